@@ -1,0 +1,64 @@
+// Failures carry a code that backends translate into their cloud's vocabulary (AWS reason,
+// ThingsBoard fw_error, Tencent result_code). Errors are plain Error objects with an own `code`
+// property rather than an Error subclass: Espruino cannot subclass Error, and in a Moddable app
+// the frozen Error.prototype makes `this.name = ...` in a subclass throw.
+
+export type FailureCode =
+  // The offer itself, refused before anything is written.
+  | "offer-malformed"
+  | "offer-wrong-device"
+  | "offer-too-large"
+  | "offer-downgrade"
+  | "offer-unsupported"
+  // Transfer.
+  | "url-expired"
+  | "not-found"
+  | "http-status"
+  | "content-range"
+  | "body-short"
+  | "body-long"
+  | "redirect-loop"
+  | "timeout"
+  | "network"
+  | "chunk-error"
+  | "retries-exhausted"
+  // Verification.
+  | "checksum-mismatch"
+  | "image-invalid"
+  | "image-mismatch"
+  | "signature-invalid"
+  // Flash and boot.
+  | "flash"
+  | "self-test-failed"
+  | "rolled-back"
+  | "cancelled"
+  | "internal";
+
+export interface OtaError extends Error {
+  code: FailureCode;
+  /** A transient failure is retried with backoff; a fatal one ends the attempt. */
+  transient: boolean;
+}
+
+export function otaError(code: FailureCode, message: string, transient = false): OtaError {
+  const error = new Error(message) as OtaError;
+  error.code = code;
+  error.transient = transient;
+  return error;
+}
+
+export function isOtaError(value: unknown): value is OtaError {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as OtaError).code === "string" &&
+    value instanceof Error
+  );
+}
+
+/** Any thrown value as an OtaError: unknown exceptions become "internal". */
+export function asOtaError(value: unknown): OtaError {
+  if (isOtaError(value)) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return otaError("internal", message);
+}
