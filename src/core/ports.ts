@@ -126,13 +126,7 @@ export interface Digest {
 }
 
 export type HashAlgorithm =
-  | "md5"
-  | "sha256"
-  | "sha384"
-  | "sha512"
-  | "crc32"
-  | "murmur3_32"
-  | "murmur3_128";
+  "md5" | "sha256" | "sha384" | "sha512" | "crc32" | "murmur3_32" | "murmur3_128";
 
 /** A host's native digests; it returns undefined for an algorithm it lacks. */
 export type NativeDigests = (algorithm: HashAlgorithm) => Digest | undefined;

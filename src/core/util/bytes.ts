@@ -32,12 +32,7 @@ export function utf8Encode(text: string): Uint8Array {
     else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
     else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
     else
-      out.push(
-        0xf0 | (c >> 18),
-        0x80 | ((c >> 12) & 63),
-        0x80 | ((c >> 6) & 63),
-        0x80 | (c & 63),
-      );
+      out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
   }
   return new Uint8Array(out);
 }
@@ -51,9 +46,9 @@ export function utf8Decode(bytes: Uint8Array): string {
     let c = 0xfffd;
     let need = 0;
     if (b < 0x80) c = b;
-    else if (b >= 0xc2 && b < 0xe0) (c = b & 31), (need = 1);
-    else if (b >= 0xe0 && b < 0xf0) (c = b & 15), (need = 2);
-    else if (b >= 0xf0 && b < 0xf5) (c = b & 7), (need = 3);
+    else if (b >= 0xc2 && b < 0xe0) ((c = b & 31), (need = 1));
+    else if (b >= 0xe0 && b < 0xf0) ((c = b & 15), (need = 2));
+    else if (b >= 0xf0 && b < 0xf5) ((c = b & 7), (need = 3));
     let ok = true;
     for (let k = 0; k < need; k++) {
       if (i >= bytes.length || (bytes[i] & 0xc0) !== 0x80) {
@@ -62,7 +57,8 @@ export function utf8Decode(bytes: Uint8Array): string {
       }
       c = (c << 6) | (bytes[i++] & 63);
     }
-    if (!ok || (need === 2 && c < 0x800) || (need === 3 && (c < 0x10000 || c > 0x10ffff))) c = 0xfffd;
+    if (!ok || (need === 2 && c < 0x800) || (need === 3 && (c < 0x10000 || c > 0x10ffff)))
+      c = 0xfffd;
     if (c >= 0x10000) {
       c -= 0x10000;
       out += String.fromCharCode(0xd800 + (c >> 10), 0xdc00 + (c & 1023));

@@ -1,0 +1,183 @@
+// The simulated board: boots the flash file with the ESP-IDF bootloader rules, runs the agent on
+// the running image with Node ports, and reboots in-process when the firmware asks to. A power cut
+// is a killed process: the next run on the same flash file boots whatever the flash holds.
+import * as fs from "node:fs";
+import {
+  Agent,
+  type AgentConfig,
+  type AgentNotice,
+  type SelfTest,
+} from "../../src/core/agent/agent";
+import type { Backend } from "../../src/core/backend";
+import { otaError } from "../../src/core/errors";
+import type { Clock, HostPorts, Logger, MqttClient } from "../../src/core/ports";
+import { readSimBehaviour, type SelfTestBehaviour } from "../../tools/image/build";
+import { FlashBootControl } from "./boot-control";
+import { boot, type BootResult } from "./bootloader";
+import { nodeClock } from "./clock";
+import { FlashFile } from "./flash";
+import { createNodeHttpClient } from "./http";
+import { connectMqtt } from "./mqtt";
+import { FlashSlotWriter } from "./slot";
+import { FlashKeyValueStore } from "./store";
+
+/** PEM texts for TLS to the broker and the firmware server. */
+export interface TlsMaterial {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** How to reach the cloud: the MQTT identity and the backend made over the connection. */
+export interface DeviceCloud {
+  brokerUrl: string;
+  identity: { clientId: string; username?: string; password?: string };
+  tls?: TlsMaterial;
+  createBackend(deps: { mqtt: MqttClient; clock: Clock; logger: Logger }): Backend;
+}
+
+/** A line of the device's output: agent notices plus the device's own boot, reboot and power events. */
+export type DeviceEvent =
+  | AgentNotice
+  | {
+      event: "boot";
+      version: string;
+      slot: string;
+      state: string;
+      project: string;
+      selfTest: SelfTestBehaviour;
+      bootloader: string[];
+    }
+  | { event: "reboot"; reason: string }
+  | { event: "log"; level: string; message: string; fields?: Record<string, unknown> };
+
+export interface DeviceOptions {
+  flashPath: string;
+  /** Image file provisioned into ota_0 when the flash file does not exist yet. */
+  factoryImagePath?: string;
+  flashSize?: number;
+  cloud: DeviceCloud;
+  agent?: Partial<AgentConfig>;
+  /** How long a hung image runs before the simulated task watchdog resets the board. */
+  watchdogMs?: number;
+  onEvent: (event: DeviceEvent) => void;
+  /** Resolves when the device should power off (SIGINT/SIGTERM, or a test). */
+  powerOff: Promise<void>;
+  /** Stop after this many boots (tests); unlimited by default. */
+  maxBoots?: number;
+}
+
+function openFlash(options: DeviceOptions): FlashFile {
+  if (fs.existsSync(options.flashPath)) return FlashFile.open(options.flashPath);
+  if (!options.factoryImagePath) {
+    throw new Error(`${options.flashPath} does not exist: give --factory IMAGE to provision it`);
+  }
+  const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
+  return FlashFile.create(options.flashPath, { size: options.flashSize, factoryImage });
+}
+
+/** The firmware's self-test, as the running image's simulator record says it behaves. */
+function simulatedSelfTest(
+  behaviour: SelfTestBehaviour,
+  reset: (reason: string) => void,
+  watchdogMs: number,
+): SelfTest | undefined {
+  switch (behaviour) {
+    case "pass":
+      return undefined;
+    case "fail":
+      return async (context) => {
+        await context.cloudReachable;
+        throw otaError("self-test-failed", "the image's own checks failed (simulated)");
+      };
+    case "crash":
+      return () => {
+        reset("crash: the image reset before it could confirm itself (simulated)");
+        return new Promise<void>(() => {});
+      };
+    case "hang":
+      return () => {
+        setTimeout(() => reset("task watchdog: the image hung (simulated)"), watchdogMs);
+        return new Promise<void>(() => {});
+      };
+  }
+}
+
+/** Runs boot after boot until powerOff resolves (or maxBoots is reached). */
+export async function runDevice(options: DeviceOptions): Promise<void> {
+  let poweredOff = false;
+  void options.powerOff.then(() => (poweredOff = true));
+  const http = createNodeHttpClient({ ...options.cloud.tls });
+  for (
+    let boots = 0;
+    !poweredOff && (options.maxBoots === undefined || boots < options.maxBoots);
+    boots++
+  ) {
+    const flash = openFlash(options);
+    try {
+      await runOneBoot(flash, options, http);
+    } finally {
+      flash.close();
+    }
+  }
+}
+
+async function runOneBoot(
+  flash: FlashFile,
+  options: DeviceOptions,
+  http: HostPorts["http"],
+): Promise<void> {
+  const emit = options.onEvent;
+  let booted: BootResult;
+  booted = boot(flash);
+  const image = flash.read(booted.offset, booted.image.length);
+  const behaviour = readSimBehaviour(image);
+  emit({
+    event: "boot",
+    version: booted.image.version,
+    slot: booted.slot,
+    state: booted.state,
+    project: booted.image.project,
+    selfTest: behaviour,
+    bootloader: booted.log,
+  });
+
+  let resetReason: string | undefined;
+  let wake!: () => void;
+  const resetRequested = new Promise<void>((resolve) => (wake = resolve));
+  const reset = (reason: string) => {
+    if (resetReason === undefined) resetReason = reason;
+    wake();
+  };
+  const logger: Logger = {
+    log: (level, message, fields) => emit({ event: "log", level, message, fields }),
+  };
+  const ports: HostPorts = {
+    slot: new FlashSlotWriter(flash, booted),
+    boot: new FlashBootControl(flash, booted, {
+      reboot: () => reset("reboot requested by the firmware"),
+    }),
+    http,
+    store: new FlashKeyValueStore(flash),
+    clock: nodeClock,
+    logger,
+  };
+  const cloud = options.cloud;
+  const mqtt = connectMqtt({ url: cloud.brokerUrl, ...cloud.identity, ...cloud.tls });
+  const backend = cloud.createBackend({ mqtt, clock: nodeClock, logger });
+  const agent = new Agent({
+    ports,
+    backend,
+    config: options.agent,
+    selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
+    onNotice: emit,
+  });
+  try {
+    await agent.start();
+    await Promise.race([resetRequested, options.powerOff]);
+  } finally {
+    await agent.stop().catch(() => {});
+    await mqtt.close();
+  }
+  if (resetReason !== undefined) emit({ event: "reboot", reason: resetReason });
+}

@@ -1,0 +1,533 @@
+// The agent: drives one update at a time through the transition table of machine.ts, over the
+// host's ports and one backend. It is honest in what it reports: "succeeded" only once the new
+// image has booted and confirmed itself, "failed" with a specific reason otherwise, and a final
+// report that could not be sent is kept and sent again when the cloud is back.
+import type { Backend, BackendListener } from "../backend";
+import { httpSource } from "../download/http-source";
+import { asOtaError, otaError, type OtaError } from "../errors";
+import { matchDigest } from "../hash/index";
+import { Journal } from "../journal";
+import type { Offer, Report, ReportStatus } from "../offer";
+import { decide } from "../policy";
+import type { HashAlgorithm, HostPorts, ImageState, RunningImage } from "../ports";
+import { CheckedRecord } from "../record";
+import type { ByteSource } from "../source";
+import { transfer, type TransferConfig } from "../transfer";
+import { toHex } from "../util/bytes";
+import { StateMachine, type AgentEvent, type AgentState } from "./machine";
+
+export interface AgentConfig extends TransferConfig {
+  /** How long the new image's self-test may take before it counts as failed. */
+  selfTestTimeoutMs: number;
+  allowDowngrade: boolean;
+  /** Least time between two progress reports to the cloud. */
+  progressIntervalMs: number;
+  /** Least progress, in percent, between two progress reports to the cloud. */
+  progressStepPercent: number;
+  /** ESP-IDF chip id the image must be built for (0 = ESP32); undefined skips the check. */
+  chipId?: number;
+  /** Reboot into the staged image at once; otherwise the application calls reboot() itself. */
+  autoReboot: boolean;
+  httpReadTimeoutMs: number;
+  maxRedirects: number;
+}
+
+export const DEFAULT_CONFIG: AgentConfig = {
+  journalIntervalBytes: 64 * 1024,
+  maxAttempts: 8,
+  backoff: { baseMs: 1000, maxMs: 60_000 },
+  selfTestTimeoutMs: 60_000,
+  allowDowngrade: false,
+  progressIntervalMs: 1000,
+  progressStepPercent: 5,
+  chipId: undefined,
+  autoReboot: true,
+  httpReadTimeoutMs: 30_000,
+  maxRedirects: 5,
+};
+
+export interface SelfTestContext {
+  running: RunningImage;
+  offer: Offer;
+  /** Resolves once the backend is connected to its cloud. */
+  cloudReachable: Promise<void>;
+}
+
+/** The application's check that the new image works; it rejects (or throws) to roll back. */
+export type SelfTest = (context: SelfTestContext) => Promise<void>;
+
+/** What the agent tells its host, for logs, the simulator's JSON lines and user interfaces. */
+export type AgentNotice =
+  | { event: "state"; from: AgentState; to: AgentState; cause: AgentEvent }
+  | { event: "offer"; id: string; version: string; size: number }
+  | { event: "resume"; id: string; offset: number; size: number }
+  | { event: "progress"; id: string; bytes: number; total: number; percent: number }
+  | {
+      event: "report";
+      id: string;
+      status: ReportStatus;
+      failure?: { code: string; message: string };
+    }
+  | { event: "confirm"; version: string; slot: string }
+  | { event: "rollback"; version: string; reason: string }
+  | { event: "error"; code: string; message: string };
+
+export interface AgentOptions {
+  ports: HostPorts;
+  backend: Backend;
+  selfTest?: SelfTest;
+  config?: Partial<AgentConfig>;
+  onNotice?: (notice: AgentNotice) => void;
+}
+
+type UpdatePhase =
+  /** Verified; the otadata switch is under way. */
+  | "staging"
+  /** The next boot is the new image. */
+  | "staged"
+  /** The new image booted and runs its self-test. */
+  | "testing"
+  /** The new image confirmed itself; "succeeded" may not have reached the cloud yet. */
+  | "confirmed"
+  /** The old image knows the update failed; "failed" may not have reached the cloud yet. */
+  | "rolled-back";
+
+/** The update in flight across reboots (key-value store, checksummed). */
+interface UpdateRecord {
+  offer: Offer;
+  phase: UpdatePhase;
+  targetSlot: string;
+  previousVersion: string;
+  failure?: { code: string; message: string };
+}
+
+const TESTABLE: ImageState[] = ["new", "pending-verify", "undefined"];
+
+export class Agent {
+  readonly config: AgentConfig;
+  private readonly ports: HostPorts;
+  private readonly backend: Backend;
+  private readonly selfTest: SelfTest;
+  private readonly notify: (notice: AgentNotice) => void;
+  private readonly machine: StateMachine;
+  private readonly journal: Journal;
+  private readonly updates: CheckedRecord<UpdateRecord>;
+  private running!: RunningImage;
+  private record: UpdateRecord | undefined;
+  /** The offer being downloaded, verified or staged. */
+  private active: Offer | undefined;
+  private cancelRequested = false;
+  /** An offer that arrived while another was in flight. */
+  private next: Offer | undefined;
+  /** Serialises the work that events start. */
+  private work: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private reachable!: () => void;
+  private readonly cloudReachable: Promise<void>;
+
+  constructor(options: AgentOptions) {
+    this.ports = options.ports;
+    this.backend = options.backend;
+    this.config = { ...DEFAULT_CONFIG, ...options.config };
+    this.notify = options.onNotice || (() => {});
+    this.selfTest = options.selfTest || ((context) => context.cloudReachable);
+    this.machine = new StateMachine((from, to, cause) =>
+      this.notify({ event: "state", from, to, cause }),
+    );
+    this.journal = new Journal(this.ports.store, this.ports.logger);
+    this.updates = new CheckedRecord<UpdateRecord>(
+      this.ports.store,
+      "ota.update",
+      this.ports.logger,
+    );
+    this.cloudReachable = new Promise<void>((resolve) => (this.reachable = resolve));
+  }
+
+  get state(): AgentState {
+    return this.machine.state;
+  }
+
+  /** Settles when the work started so far is done (tests and the simulator use it). */
+  settled(): Promise<void> {
+    return this.work;
+  }
+
+  /** Finds out what booted, starts the backend, and finishes an update in flight. */
+  async start(): Promise<void> {
+    this.running = await this.ports.boot.running();
+    this.record = await this.updates.load();
+    const event = this.bootEvent();
+    if (event === "boot-rolled-back" && this.record && this.record.phase !== "rolled-back") {
+      const target = this.record.offer.version;
+      this.record.phase = "rolled-back";
+      this.record.failure = this.record.failure || {
+        code: "rolled-back",
+        message: `${target} did not confirm itself; the bootloader went back to ${this.running.version}`,
+      };
+      await this.updates.save(this.record);
+      this.notify({ event: "rollback", version: target, reason: this.record.failure.message });
+    }
+    this.machine.fire(event);
+    if (event === "boot-new-image") {
+      this.record!.phase = "testing";
+      await this.updates.save(this.record!);
+    }
+    await this.backend.start(this.listener());
+    if (event === "boot-new-image") this.enqueue(() => this.runSelfTest());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelRequested = true;
+    await this.backend.stop();
+  }
+
+  /** Reboots into the staged image (when autoReboot is off). */
+  reboot(): Promise<void> {
+    return this.ports.boot.reboot();
+  }
+
+  private bootEvent(): AgentEvent {
+    const record = this.record;
+    const running = this.running;
+    if (!record) return "boot-normal";
+    if (record.phase === "confirmed") return "boot-confirmed";
+    if (record.phase === "rolled-back") return "boot-rolled-back";
+    const isTarget = running.slot === record.targetSlot && running.version === record.offer.version;
+    if (isTarget) {
+      if (running.state === "valid") return "boot-confirmed";
+      if (running.state === "undefined") {
+        this.ports.logger.log(
+          "warn",
+          "the bootloader was built without CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE: a failed self-test cannot roll back",
+        );
+      }
+      if (TESTABLE.indexOf(running.state) >= 0) return "boot-new-image";
+    }
+    if (record.phase === "staging") {
+      // Power was cut during the otadata switch: the old image still runs and nothing failed. The
+      // journal is kept, so when the cloud offers the update again it is re-verified and staged.
+      this.record = undefined;
+      void this.updates.clear();
+      return "boot-normal";
+    }
+    return "boot-rolled-back";
+  }
+
+  private listener(): BackendListener {
+    return {
+      offer: (offer) => this.onOffer(offer),
+      cancel: (id, reason) => this.onCancel(id, reason),
+      connected: () => {
+        this.reachable();
+        // A final report owed to the cloud goes out on every reconnection until it is accepted.
+        if (this.machine.state === "idle" && this.record) this.enqueue(() => this.sendOwedReport());
+      },
+    };
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.work = this.work.then(task).catch((error) => {
+      const failure = asOtaError(error);
+      this.ports.logger.log("error", `agent task failed: ${failure.message}`, {
+        code: failure.code,
+      });
+      this.notify({ event: "error", code: failure.code, message: failure.message });
+    });
+  }
+
+  private sameUpdate(a: Offer, b: Offer): boolean {
+    return a.backend === b.backend && a.id === b.id && a.version === b.version;
+  }
+
+  private onOffer(offer: Offer): void {
+    if (this.stopped) return;
+    if (this.record && this.sameUpdate(offer, this.record.offer)) {
+      // The cloud still lists the update this boot is finishing (testing, or a report owed).
+      return;
+    }
+    if (this.active) {
+      if (this.sameUpdate(offer, this.active)) {
+        // Same update again (reconnect, or a fresh URL): keep going with the newest copy.
+        this.active = offer;
+        return;
+      }
+      this.ports.logger.log("info", `offer ${offer.id} replaces ${this.active.id}`);
+      this.next = offer;
+      this.cancelRequested = true;
+      return;
+    }
+    this.enqueue(() => this.handleOffer(offer));
+  }
+
+  private onCancel(id: string, reason: string): void {
+    if (this.next && this.next.id === id) this.next = undefined;
+    if (this.active && this.active.id === id) {
+      this.ports.logger.log("info", `update ${id} withdrawn by the cloud: ${reason}`);
+      this.cancelRequested = true;
+    }
+  }
+
+  private async report(
+    offer: Offer,
+    status: ReportStatus,
+    extra?: Partial<Report>,
+  ): Promise<boolean> {
+    const report: Report = { offer, status, previousVersion: this.running.version, ...extra };
+    if (this.record && this.sameUpdate(offer, this.record.offer)) {
+      report.previousVersion = this.record.previousVersion;
+    }
+    this.notify({ event: "report", id: offer.id, status, failure: report.failure });
+    try {
+      await this.backend.report(report);
+      return true;
+    } catch (error) {
+      this.ports.logger.log(
+        "warn",
+        `report ${status} for ${offer.id} not accepted: ${String(error)}`,
+      );
+      return false;
+    }
+  }
+
+  private async handleOffer(offer: Offer): Promise<void> {
+    if (this.stopped || this.machine.state !== "idle") return;
+    this.notify({ event: "offer", id: offer.id, version: offer.version, size: offer.size });
+    const decision = decide(offer, this.running, this.ports.slot, this.config);
+    if (decision.kind !== "accept") {
+      this.machine.fire("offer-declined");
+      if (decision.kind === "current") await this.report(offer, "current");
+      else await this.report(offer, "rejected", { failure: failureOf(decision.error) });
+      return;
+    }
+    this.machine.fire("offer-accepted");
+    this.active = offer;
+    this.cancelRequested = false;
+    try {
+      await this.download();
+    } finally {
+      this.active = undefined;
+      const next = this.next;
+      this.next = undefined;
+      if (next && !this.stopped && this.machine.state === "idle")
+        this.enqueue(() => this.handleOffer(next));
+    }
+  }
+
+  private sourceFor(offer: Offer): ByteSource {
+    if (offer.source.kind === "http") {
+      return httpSource({
+        http: this.ports.http,
+        clock: this.ports.clock,
+        url: offer.source.url,
+        expectedSize: offer.size,
+        readTimeoutMs: this.config.httpReadTimeoutMs,
+        maxRedirects: this.config.maxRedirects,
+      });
+    }
+    if (!this.backend.source)
+      throw otaError("offer-unsupported", `${this.backend.name} gives no byte source`);
+    return this.backend.source(offer);
+  }
+
+  private async download(): Promise<void> {
+    let offer = this.active!;
+    const { slot, logger, clock } = this.ports;
+    await this.report(offer, "downloading", { progress: { bytes: 0, total: offer.size } });
+    const throttle = progressThrottle(clock.now(), this.config);
+    let result;
+    try {
+      result = await transfer({
+        offer,
+        source: this.sourceFor(offer),
+        slot,
+        journal: this.journal,
+        clock,
+        logger,
+        nativeDigests: this.ports.nativeDigests,
+        config: this.config,
+        expect: { chipId: this.config.chipId, version: offer.version, project: offer.title },
+        refresh: this.backend.refresh
+          ? async () => {
+              const fresh = await this.backend.refresh!(offer);
+              if (!fresh) return undefined;
+              offer = this.active = fresh;
+              return this.sourceFor(fresh);
+            }
+          : undefined,
+        cancelled: () => this.cancelRequested,
+        onProgress: (bytes, total) => {
+          const step = throttle(clock.now(), bytes, total);
+          if (step.notice) {
+            this.notify({ event: "progress", id: offer.id, bytes, total, percent: step.percent });
+          }
+          if (step.report) void this.report(offer, "downloading", { progress: { bytes, total } });
+        },
+        onResume: (offset) =>
+          this.notify({ event: "resume", id: offer.id, offset, size: offer.size }),
+      });
+    } catch (error) {
+      const failure = asOtaError(error);
+      await slot.abort();
+      if (failure.code === "cancelled") {
+        await this.journal.clear();
+        this.machine.fire("cancelled");
+        // An update the agent dropped for a newer offer is over for the cloud too.
+        if (this.next) await this.report(offer, "failed", { failure: failureOf(failure) });
+        return;
+      }
+      // A verification failure of the prefix means the journaled bytes are not worth keeping.
+      if (!failure.transient) await this.journal.clear();
+      this.machine.fire("download-failed");
+      await this.report(offer, "failed", { failure: failureOf(failure) });
+      return;
+    }
+    this.machine.fire("download-done");
+    await this.report(offer, "downloaded");
+
+    try {
+      this.checkDigests(offer, result.digests);
+      result.verifyImage();
+    } catch (error) {
+      await this.journal.clear();
+      this.machine.fire("verify-failed");
+      await this.report(offer, "failed", { failure: failureOf(asOtaError(error)) });
+      return;
+    }
+    this.machine.fire("verify-passed");
+    await this.report(offer, "verified");
+
+    this.record = {
+      offer,
+      phase: "staging",
+      targetSlot: slot.name,
+      previousVersion: this.running.version,
+    };
+    try {
+      await this.updates.save(this.record);
+      await this.ports.boot.setNextBoot(slot.name);
+      this.record.phase = "staged";
+      await this.updates.save(this.record);
+    } catch (error) {
+      this.record = undefined;
+      await this.updates.clear();
+      this.machine.fire("stage-failed");
+      await this.report(offer, "failed", {
+        failure: failureOf(otaError("flash", asOtaError(error).message)),
+      });
+      return;
+    }
+    await this.journal.clear();
+    this.machine.fire("staged");
+    await this.report(offer, "updating");
+    if (this.config.autoReboot && !this.stopped) await this.ports.boot.reboot();
+  }
+
+  private checkDigests(offer: Offer, digests: Partial<Record<HashAlgorithm, Uint8Array>>): void {
+    for (const algorithm of Object.keys(offer.hashes) as HashAlgorithm[]) {
+      const expected = offer.hashes[algorithm]!;
+      const actual = digests[algorithm]!;
+      if (!matchDigest(algorithm, actual, expected).match) {
+        throw otaError(
+          "checksum-mismatch",
+          `${algorithm.toUpperCase()} of the image is ${toHex(actual)}, the offer says ${expected}`,
+        );
+      }
+    }
+  }
+
+  private async runSelfTest(): Promise<void> {
+    const record = this.record!;
+    const { boot, clock } = this.ports;
+    void this.cloudReachable.then(() => this.report(record.offer, "testing"));
+    let failure: OtaError | undefined;
+    try {
+      await deadline(
+        this.selfTest({
+          running: this.running,
+          offer: record.offer,
+          cloudReachable: this.cloudReachable,
+        }),
+        clock,
+        this.config.selfTestTimeoutMs,
+      );
+    } catch (error) {
+      failure = asOtaError(error);
+    }
+    if (failure) {
+      record.failure = {
+        code: "self-test-failed",
+        message: `self-test of ${record.offer.version} failed: ${failure.message}`,
+      };
+      await this.updates.save(record);
+      this.machine.fire("self-test-failed");
+      this.notify({
+        event: "rollback",
+        version: record.offer.version,
+        reason: record.failure.message,
+      });
+      await boot.markInvalidAndReboot();
+      return;
+    }
+    await boot.markValid();
+    record.phase = "confirmed";
+    await this.updates.save(record);
+    this.running = { ...this.running, state: "valid" };
+    this.machine.fire("self-test-passed");
+    this.notify({ event: "confirm", version: this.running.version, slot: this.running.slot });
+    await this.sendOwedReport();
+  }
+
+  /** Sends the final report of a finished update; the record is dropped once the cloud accepts it. */
+  private async sendOwedReport(): Promise<void> {
+    const record = this.record;
+    if (!record || (record.phase !== "confirmed" && record.phase !== "rolled-back")) return;
+    const accepted =
+      record.phase === "confirmed"
+        ? await this.report(record.offer, "succeeded")
+        : await this.report(record.offer, "failed", { failure: record.failure });
+    if (accepted && this.record === record) {
+      this.record = undefined;
+      await this.updates.clear();
+    }
+  }
+}
+
+function failureOf(error: OtaError): { code: string; message: string } {
+  return { code: error.code, message: error.message };
+}
+
+/** Rejects with a timeout if `promise` has not settled within `ms`. */
+function deadline<T>(promise: Promise<T>, clock: HostPorts["clock"], ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(
+      () => reject(otaError("timeout", `no verdict within ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => (clock.clearTimeout(timer), resolve(value)),
+      (error) => (clock.clearTimeout(timer), reject(error)),
+    );
+  });
+}
+
+/** Decides which progress steps become notices (every percent) and cloud reports (rate-limited). */
+function progressThrottle(start: number, config: AgentConfig) {
+  let lastPercent = -1;
+  let reportedPercent = 0;
+  let reportedAt = start;
+  return (now: number, bytes: number, total: number) => {
+    const percent = Math.floor((bytes * 100) / total);
+    const notice = percent !== lastPercent;
+    lastPercent = percent;
+    const report =
+      percent < 100 &&
+      percent - reportedPercent >= config.progressStepPercent &&
+      now - reportedAt >= config.progressIntervalMs;
+    if (report) {
+      reportedPercent = percent;
+      reportedAt = now;
+    }
+    return { notice, report, percent };
+  };
+}

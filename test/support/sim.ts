@@ -1,0 +1,91 @@
+// Runs a simulated device in-process on a temporary flash file, with a firmware server beside it.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import type { AgentConfig } from "../../src/core/agent/agent";
+import type { Backend } from "../../src/core/backend";
+import { runDevice, type DeviceEvent } from "../../hosts/node/device";
+import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
+import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
+
+export interface SimImage {
+  file: string;
+  url: string;
+  size: number;
+  md5: string;
+  sha256: string;
+  bytes: Uint8Array;
+}
+
+export class SimBench {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-sim-"));
+  readonly flashPath = path.join(this.dir, "device.flash");
+  server!: FirmwareServer;
+
+  static async start(): Promise<SimBench> {
+    const bench = new SimBench();
+    bench.server = await startFirmwareServer({ root: bench.dir });
+    return bench;
+  }
+
+  image(name: string, options: AppImageOptions): SimImage {
+    const bytes = buildAppImage(options);
+    const file = path.join(this.dir, name);
+    fs.writeFileSync(file, bytes);
+    return {
+      file,
+      url: `${this.server.url}/${name}`,
+      size: bytes.length,
+      md5: createHash("md5").update(bytes).digest("hex"),
+      sha256: createHash("sha256").update(bytes).digest("hex"),
+      bytes,
+    };
+  }
+
+  /**
+   * Runs the device until `until` returns true for an event (then powers it off), or until the
+   * timeout. Returns every event of the run.
+   */
+  async run(options: {
+    factory?: SimImage;
+    backend: () => Backend;
+    agent?: Partial<AgentConfig>;
+    until: (event: DeviceEvent, events: DeviceEvent[]) => boolean;
+    timeoutMs?: number;
+  }): Promise<DeviceEvent[]> {
+    const events: DeviceEvent[] = [];
+    let powerOff!: () => void;
+    const off = new Promise<void>((resolve) => (powerOff = resolve));
+    const timer = setTimeout(powerOff, options.timeoutMs ?? 20_000);
+    await runDevice({
+      flashPath: this.flashPath,
+      factoryImagePath: options.factory?.file,
+      cloud: {
+        brokerUrl: "mqtt://127.0.0.1:1",
+        identity: { clientId: "sim" },
+        createBackend: () => options.backend(),
+      },
+      agent: { backoff: { baseMs: 10, maxMs: 50 }, selfTestTimeoutMs: 3000, ...options.agent },
+      watchdogMs: 300,
+      powerOff: off,
+      onEvent: (event) => {
+        events.push(event);
+        if (options.until(event, events)) powerOff();
+      },
+    });
+    clearTimeout(timer);
+    return events;
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function boots(events: DeviceEvent[]): { version: string; slot: string; state: string }[] {
+  return events.flatMap((e) =>
+    e.event === "boot" ? [{ version: e.version, slot: e.slot, state: e.state }] : [],
+  );
+}
