@@ -33,7 +33,13 @@ export interface DeviceCloud {
   brokerUrl: string;
   identity: { clientId: string; username?: string; password?: string };
   tls?: TlsMaterial;
-  createBackend(deps: { mqtt: MqttClient; clock: Clock; logger: Logger }): Backend;
+  createBackend(deps: {
+    mqtt: MqttClient;
+    clock: Clock;
+    logger: Logger;
+    /** The image that booted: backends report its version at connection. */
+    running: { version: string; project: string };
+  }): Backend;
 }
 
 /** A line of the device's output: agent notices plus the device's own boot, reboot and power events. */
@@ -128,8 +134,7 @@ async function runOneBoot(
   http: HostPorts["http"],
 ): Promise<void> {
   const emit = options.onEvent;
-  let booted: BootResult;
-  booted = boot(flash);
+  const booted: BootResult = boot(flash);
   const image = flash.read(booted.offset, booted.image.length);
   const behaviour = readSimBehaviour(image);
   emit({
@@ -164,7 +169,12 @@ async function runOneBoot(
   };
   const cloud = options.cloud;
   const mqtt = connectMqtt({ url: cloud.brokerUrl, ...cloud.identity, ...cloud.tls });
-  const backend = cloud.createBackend({ mqtt, clock: nodeClock, logger });
+  const backend = cloud.createBackend({
+    mqtt,
+    clock: nodeClock,
+    logger,
+    running: { version: booted.image.version, project: booted.image.project },
+  });
   const agent = new Agent({
     ports,
     backend,

@@ -80,7 +80,7 @@ for (const behaviour of ["fail", "crash", "hang"] as const) {
     assert.ok(!cloud.reports.some((r) => r.status === "succeeded"));
     // The failed report came from the old image, after the rollback.
     const reportAt = events.findIndex((e) => e.event === "report" && e.status === "failed");
-    const lastBoot = events.findLastIndex((e) => e.event === "boot");
+    const lastBoot = events.map((e) => e.event).lastIndexOf("boot");
     assert.ok(reportAt > lastBoot);
   });
 }

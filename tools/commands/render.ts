@@ -1,0 +1,75 @@
+// How the device's events reach a person: one JSON object per line with --json, otherwise readable
+// lines and, on a terminal, a progress bar.
+import type { DeviceEvent } from "../../hosts/node/device";
+
+export function jsonRenderer(write: (line: string) => void = (l) => process.stdout.write(l)) {
+  return (event: DeviceEvent) =>
+    write(JSON.stringify({ time: new Date().toISOString(), ...event }) + "\n");
+}
+
+const BAR = 30;
+
+export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?: boolean }) {
+  const out = process.stdout;
+  const prefix = options.prefix ?? "";
+  let barShown = false;
+  const line = (text: string) => {
+    if (barShown) out.write("\n");
+    barShown = false;
+    out.write(prefix + text + "\n");
+  };
+  return (event: DeviceEvent) => {
+    switch (event.event) {
+      case "boot":
+        for (const l of event.bootloader) if (options.verbose) line(`  bootloader: ${l}`);
+        line(
+          `boot: ${event.project} ${event.version} from ${event.slot} (${event.state}), self-test "${event.selfTest}"`,
+        );
+        break;
+      case "reboot":
+        line(`reboot: ${event.reason}`);
+        break;
+      case "state":
+        line(`agent: ${event.from} -> ${event.to} (${event.cause})`);
+        break;
+      case "offer":
+        line(`offer: ${event.id}, version ${event.version}, ${event.size} bytes`);
+        break;
+      case "resume":
+        line(`resume: ${event.id} from byte ${event.offset} of ${event.size}`);
+        break;
+      case "progress": {
+        if (!options.tty) {
+          if (event.percent % 25 === 0)
+            line(`download: ${event.percent}% (${event.bytes}/${event.total})`);
+          break;
+        }
+        const filled = Math.round((event.percent / 100) * BAR);
+        out.write(
+          `\r${prefix}download [${"#".repeat(filled)}${".".repeat(BAR - filled)}] ${event.percent}%`,
+        );
+        barShown = true;
+        break;
+      }
+      case "report":
+        line(
+          `report: ${event.status}${event.failure ? ` (${event.failure.code}: ${event.failure.message})` : ""}`,
+        );
+        break;
+      case "confirm":
+        line(`confirmed: ${event.version} in ${event.slot} is marked valid`);
+        break;
+      case "rollback":
+        line(`rollback: ${event.version}: ${event.reason}`);
+        break;
+      case "error":
+        line(`error: ${event.code}: ${event.message}`);
+        break;
+      case "log":
+        if (options.verbose || event.level === "warn" || event.level === "error") {
+          line(`${event.level}: ${event.message}`);
+        }
+        break;
+    }
+  };
+}
