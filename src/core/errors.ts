@@ -52,6 +52,8 @@ export function isOtaError(value: unknown): value is OtaError {
     typeof value === "object" &&
     value !== null &&
     typeof (value as OtaError).code === "string" &&
+    // Node's system errors have a string code too (ECONNRESET): `transient` tells ours apart.
+    typeof (value as OtaError).transient === "boolean" &&
     value instanceof Error
   );
 }

@@ -1,0 +1,428 @@
+// The second-stage bootloader, as ESP-IDF builds it with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE
+// (and without anti-rollback, without a factory or test app in our layout):
+//   bootloader_start.c        call_start_cpu0: load the partition table, select, load;
+//   bootloader_utility.c      bootloader_utility_get_selected_boot_partition and
+//                             bootloader_utility_load_boot_image (the fallback order);
+//   esp_image_format.c        image_load in ESP_IMAGE_LOAD mode (the checks on the image).
+// The image parser here is deliberately independent of the core's: on a board the bootloader is a
+// separate program, and a shared parser would hide a bug in one behind the same bug in the other.
+import { createHash } from "node:crypto";
+import type { ImageState } from "../../src/core/ports";
+import type { FlashFile } from "./flash";
+import {
+  otaSlots,
+  readPartitionTable,
+  TYPE_APP,
+  TYPE_DATA,
+  type PartitionEntry,
+} from "./partitions";
+import {
+  activeOtadata,
+  entryBlankOrCorrupt,
+  entryInvalid,
+  newEntry,
+  OtaState,
+  readOtadata,
+  slotOfSeq,
+  stateName,
+  stateOfSlot,
+  writeOtadataSector,
+} from "./otadata";
+
+/** The chip the simulated board carries: what the bootloader checks an image against. */
+export interface Chip {
+  name: string;
+  /** esp_chip_id_t, compared with the image header's chip_id. */
+  id: number;
+  /** major * 100 + minor, compared with min_chip_rev_full / max_chip_rev_full. */
+  revision: number;
+  /** ESP_IMAGE_MAX_FLASH_ADDR_SIZE: 16 MiB unless the chip maps flash with 32-bit addresses. */
+  maxPartitionSize: number;
+  /** SOC_IROM_LOW/HIGH and SOC_DROM_LOW/HIGH: segments there are mapped through 64 KiB pages. */
+  mapped: [number, number][];
+}
+
+export const ESP32: Chip = {
+  name: "esp32",
+  id: 0x0000,
+  revision: 301,
+  maxPartitionSize: 0x1000000,
+  mapped: [
+    [0x400d0000, 0x40400000],
+    [0x3f400000, 0x3f800000],
+  ],
+};
+
+/** SOC_SPI_MEM_SUPPORT_CACHE_32BIT_ADDR_MAP: slots above 16 MiB, for large-image tests. */
+export const ESP32_S3: Chip = {
+  name: "esp32s3",
+  id: 0x0009,
+  revision: 2,
+  maxPartitionSize: 0xffffffff,
+  mapped: [
+    [0x42000000, 0x44000000],
+    [0x3c000000, 0x3e000000],
+  ],
+};
+
+export interface AppImageInfo {
+  /** From esp_app_desc_t. */
+  version: string;
+  project: string;
+  secureVersion: number;
+  idfVersion: string;
+  time: string;
+  date: string;
+  /** Bytes of the image in flash: header, segments, padding, checksum and the appended hash. */
+  length: number;
+  /** The appended SHA-256 (hex), or "" when the image has none. */
+  sha256: string;
+  chipId: number;
+  entryAddress: number;
+  segments: { loadAddress: number; fileOffset: number; length: number }[];
+}
+
+export interface BootResult {
+  /** Label of the partition that boots: "ota_0" or "ota_1" in the simulator's layout. */
+  slot: string;
+  /** OTA slot number (subtype - 0x10), -1 for a factory app. */
+  slotIndex: number;
+  offset: number;
+  size: number;
+  image: AppImageInfo;
+  /** esp_ota_get_state_partition of the booted slot after the bootloader's otadata writes. */
+  state: ImageState;
+  /** What the bootloader did, in the ESP-IDF bootloader's words ("I boot: ..."). */
+  log: string[];
+}
+
+export interface BootOptions {
+  chip?: Chip;
+}
+
+const IMAGE_MAGIC = 0xe9;
+const MAX_SEGMENTS = 16;
+const HEADER_SIZE = 24;
+const SEGMENT_HEADER_SIZE = 8;
+const APP_DESC_SIZE = 256;
+const APP_DESC_MAGIC = 0xabcd5432;
+const CHECKSUM_INITIAL = 0xef;
+const HASH_LEN = 32;
+const MMU_PAGE = 0x10000;
+/** should_load: addresses below are padding segments, neither mapped nor loaded. */
+const NOT_LOADED_BELOW = 0x10000000;
+const READ_CHUNK = 1024 * 1024;
+/** bootloader_utility's index of the factory app; OTA slots are 0.. */
+const FACTORY_INDEX = -1;
+
+function hex(value: number, digits = 0): string {
+  return value.toString(16).padStart(digits, "0");
+}
+
+function cString(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
+
+/** XOR of all bytes, a word at a time as image_load does it (the length is a multiple of 4). */
+function xorBytes(data: Uint8Array): number {
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
+  let w = 0;
+  for (let i = 0; i < words.length; i++) w ^= words[i];
+  return (w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24)) & 0xff;
+}
+
+class ImageInvalid {
+  constructor(readonly reason: string) {}
+}
+
+function fail(reason: string): never {
+  throw new ImageInvalid(reason);
+}
+
+/**
+ * image_load(ESP_IMAGE_LOAD) on one partition: returns the image's description, or throws an
+ * ImageInvalid whose reason is the line esp_image would log. Reads stay inside the partition (on a
+ * board they may run past it, and then "doesn't fit in partition" fails the image just the same).
+ */
+function loadImage(
+  flash: FlashFile,
+  part: PartitionEntry,
+  chip: Chip,
+  log: string[],
+): AppImageInfo {
+  const end = part.offset + part.size;
+  const read = (at: number, length: number): Uint8Array => {
+    if (at + length > end)
+      fail(`read of ${length} bytes at 0x${hex(at)} runs past the partition end 0x${hex(end)}`);
+    return flash.read(at, length);
+  };
+  if (part.size > chip.maxPartitionSize)
+    fail(`partition size 0x${hex(part.size)} invalid, larger than 16MB`);
+
+  const header = read(part.offset, HEADER_SIZE);
+  const hv = new DataView(header.buffer, header.byteOffset, HEADER_SIZE);
+  if (header[0] !== IMAGE_MAGIC)
+    fail(`image at 0x${hex(part.offset)} has invalid magic byte (nothing flashed here?)`);
+  const chipId = hv.getUint16(12, true);
+  if (chipId !== chip.id) fail(`mismatch chip ID, expected ${chip.id}, found ${chipId}`);
+  const minRev = hv.getUint16(15, true);
+  const maxRev = hv.getUint16(17, true);
+  const revText = (r: number) => `v${Math.floor(r / 100)}.${r % 100}`;
+  if (chip.revision < minRev)
+    fail(
+      `chip revision check failed. Required >= ${revText(minRev)}, found ${revText(chip.revision)}.`,
+    );
+  if (maxRev !== 0xffff && maxRev !== 0 && chip.revision > maxRev)
+    fail(
+      `chip revision check failed. Required <= ${revText(maxRev)}, found ${revText(chip.revision)}.`,
+    );
+  const segmentCount = header[1];
+  if (segmentCount > MAX_SEGMENTS)
+    fail(
+      `image at 0x${hex(part.offset)} segment count ${segmentCount} exceeds max ${MAX_SEGMENTS}`,
+    );
+  const hashAppended = header[23] === 1;
+  const sha = hashAppended ? createHash("sha256").update(header) : undefined;
+
+  let checksum = CHECKSUM_INITIAL;
+  let at = part.offset + HEADER_SIZE;
+  let desc: Uint8Array | undefined;
+  const segments: AppImageInfo["segments"] = [];
+  for (let i = 0; i < segmentCount; i++) {
+    const sh = read(at, SEGMENT_HEADER_SIZE);
+    sha?.update(sh);
+    const sv = new DataView(sh.buffer, sh.byteOffset, SEGMENT_HEADER_SIZE);
+    const loadAddress = sv.getUint32(0, true);
+    const length = sv.getUint32(4, true);
+    const dataAt = at + SEGMENT_HEADER_SIZE;
+    if (length % 4 !== 0 || length >= chip.maxPartitionSize)
+      fail(`invalid segment length 0x${hex(length)}`);
+    if (i === 0 && length < APP_DESC_SIZE)
+      fail(`Segment ${i}: length 0x${hex(length)} is too short for app description`);
+    const mapped = chip.mapped.some(([low, high]) => loadAddress >= low && loadAddress < high);
+    if (mapped && (dataAt - part.offset) % MMU_PAGE !== loadAddress % MMU_PAGE)
+      fail(
+        `Segment ${i} load address 0x${hex(loadAddress, 8)}, doesn't match data 0x${hex(dataAt - part.offset, 8)}`,
+      );
+    if (dataAt + length > end)
+      fail(`Segment ${i} of 0x${hex(length)} bytes at 0x${hex(dataAt)} runs past the partition`);
+    const use = mapped ? " map" : loadAddress < NOT_LOADED_BELOW ? "" : " load";
+    log.push(
+      `I esp_image: segment ${i}: paddr=${hex(dataAt, 8)} vaddr=${hex(loadAddress, 8)} size=${hex(length, 5)}h (${String(length).padStart(6)})${use}`,
+    );
+    for (let done = 0; done < length; done += READ_CHUNK) {
+      const chunk = read(dataAt + done, Math.min(READ_CHUNK, length - done));
+      if (i === 0 && done === 0) desc = chunk.slice(0, APP_DESC_SIZE);
+      sha?.update(chunk);
+      checksum ^= xorBytes(chunk);
+    }
+    segments.push({ loadAddress, fileOffset: dataAt - part.offset, length });
+    at = dataAt + length;
+  }
+  // The descriptor magic is checked by ESP-IDF on chips with a configurable MMU page size; the
+  // simulated firmware cannot run without its descriptor, so the simulator checks it always.
+  if (!desc) fail("Failed to fetch app description header! (no segments)");
+  const dv = new DataView(desc.buffer, desc.byteOffset, APP_DESC_SIZE);
+  if (dv.getUint32(0, true) !== APP_DESC_MAGIC) fail("Failed to fetch app description header!");
+
+  const unpadded = at - part.offset;
+  const padded = (unpadded + 1 + 15) & ~15;
+  const tail = read(at, padded - unpadded);
+  const stored = tail[tail.length - 1];
+  if (stored !== checksum)
+    fail(`Checksum failed. Calculated 0x${hex(checksum)} read 0x${hex(stored)}`);
+  sha?.update(tail);
+  const length = padded + (hashAppended ? HASH_LEN : 0);
+  if (length > part.size)
+    fail(`Image length ${length} doesn't fit in partition length ${part.size}`);
+  let sha256 = "";
+  if (sha) {
+    const appended = read(part.offset + padded, HASH_LEN);
+    const computed = new Uint8Array(sha.digest());
+    if (!computed.every((b, k) => b === appended[k])) fail("Image hash failed - image is corrupt");
+    sha256 = Buffer.from(appended).toString("hex");
+  }
+  return {
+    version: cString(desc.subarray(16, 48)),
+    project: cString(desc.subarray(48, 80)),
+    secureVersion: dv.getUint32(4, true),
+    time: cString(desc.subarray(80, 96)),
+    date: cString(desc.subarray(96, 112)),
+    idfVersion: cString(desc.subarray(112, 144)),
+    length,
+    sha256,
+    chipId,
+    entryAddress: hv.getUint32(4, true),
+    segments,
+  };
+}
+
+/**
+ * esp_image_verify on a partition: the image's description, or an error with esp_image's reason.
+ * The app side (esp_ota_end, esp_ota_set_boot_partition) runs the same checks.
+ */
+export function verifyAppImage(
+  flash: FlashFile,
+  part: PartitionEntry,
+  chip: Chip = ESP32,
+): { ok: true; image: AppImageInfo } | { ok: false; reason: string } {
+  try {
+    return { ok: true, image: loadImage(flash, part, chip, []) };
+  } catch (error) {
+    if (error instanceof ImageInvalid) return { ok: false, reason: error.reason };
+    throw error;
+  }
+}
+
+export interface NoBootableImageError extends Error {
+  code: "no-bootable-image";
+  log: string[];
+}
+
+/** The board is bricked: a real one would reset and fail the same way forever. */
+export function isNoBootableImage(error: unknown): error is NoBootableImageError {
+  return error instanceof Error && (error as NoBootableImageError).code === "no-bootable-image";
+}
+
+function noBootableImage(reason: string, log: string[]): NoBootableImageError {
+  const error = new Error(`no bootable image: ${reason}`) as NoBootableImageError;
+  error.code = "no-bootable-image";
+  error.log = log;
+  return error;
+}
+
+function usage(p: PartitionEntry): string {
+  if (p.type === TYPE_APP) {
+    if (p.subtype === 0x00) return "factory app";
+    if (p.subtype === 0x20) return "test app";
+    return (p.subtype & 0xf0) === 0x10 ? "OTA app" : "Unknown app";
+  }
+  if (p.type === TYPE_DATA) {
+    const names: Record<number, string> = { 0: "OTA data", 1: "RF data", 2: "WiFi data" };
+    return names[p.subtype] ?? "Unknown data";
+  }
+  return "unknown";
+}
+
+/** One power-on: selects and validates the app to run, writing otadata as ESP-IDF does. */
+export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
+  const chip = options.chip ?? ESP32;
+  const log: string[] = [];
+  let table: PartitionEntry[];
+  try {
+    table = readPartitionTable(flash);
+  } catch (error) {
+    log.push(`E boot: ${(error as Error).message}`, "E boot: load partition table error!");
+    throw noBootableImage("load partition table error", log);
+  }
+  log.push(
+    "I boot: Partition Table:",
+    "I boot: ## Label            Usage          Type ST Offset   Length",
+  );
+  table.forEach((p, i) =>
+    log.push(
+      `I boot: ${String(i).padStart(2)} ${p.label.padEnd(16)} ${usage(p).padEnd(16)} ${hex(p.type, 2)} ${hex(p.subtype, 2)} ${hex(p.offset, 8)} ${hex(p.size, 8)}`,
+    ),
+  );
+  log.push("I boot: End of partition table");
+
+  const slots = otaSlots(table);
+  const appCount = slots.filter((p) => p !== undefined).length;
+  const factory = table.find((p) => p.type === TYPE_APP && p.subtype === 0x00);
+  const otadata = table.find((p) => p.type === TYPE_DATA && p.subtype === 0x00);
+  const partitionAt = (index: number) => (index === FACTORY_INDEX ? factory : slots[index]);
+
+  // bootloader_utility_get_selected_boot_partition
+  let start = FACTORY_INDEX;
+  let initialContents = false;
+  if (otadata) {
+    let two;
+    try {
+      two = readOtadata(flash, otadata);
+    } catch (error) {
+      log.push(`E boot: ${(error as Error).message}`);
+      throw noBootableImage("otadata unreadable", log);
+    }
+    for (let i = 0; i < 2; i++)
+      if (two[i].state === OtaState.PENDING_VERIFY) {
+        log.push(`D boot: otadata[${i}] is marking as ABORTED`);
+        two[i].state = OtaState.ABORTED;
+        writeOtadataSector(flash, otadata, i, two[i]);
+      }
+    if ((entryInvalid(two[0]) && entryInvalid(two[1])) || appCount === 0) {
+      if (factory) {
+        log.push("I boot: Defaulting to factory image");
+      } else {
+        log.push("I boot: No factory image, trying OTA 0");
+        start = 0;
+        initialContents = entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]);
+      }
+    } else {
+      const active = activeOtadata(two);
+      if (active !== -1) {
+        start = slotOfSeq(two[active].seq, appCount);
+        log.push(
+          `D boot: Active otadata[${active}]`,
+          `D boot: Mapping seq ${(two[active].seq - 1) >>> 0} -> OTA slot ${start}`,
+        );
+        if (two[active].state === OtaState.NEW) {
+          log.push(`D boot: otadata[${active}] is selected as new and marked PENDING_VERIFY state`);
+          two[active].state = OtaState.PENDING_VERIFY;
+          writeOtadataSector(flash, otadata, active, two[active]);
+        }
+      } else if (factory) {
+        log.push("E boot: ota data partition invalid, falling back to factory");
+      } else {
+        log.push("E boot: ota data partition invalid and no factory, will try all partitions");
+      }
+    }
+  }
+
+  // bootloader_utility_load_boot_image: backwards from the selected index down to the factory
+  // app, then forwards through the other OTA slots.
+  const order: number[] = [];
+  for (let index = start; index >= FACTORY_INDEX; index--) order.push(index);
+  for (let index = start + 1; index < appCount; index++) order.push(index);
+  for (const index of order) {
+    const part = partitionAt(index);
+    if (!part || part.size === 0) continue;
+    log.push(
+      `D boot: Trying partition index ${index} offs 0x${hex(part.offset)} size 0x${hex(part.size)}`,
+    );
+    let image: AppImageInfo;
+    try {
+      image = loadImage(flash, part, chip, log);
+    } catch (error) {
+      if (!(error instanceof ImageInvalid)) throw error;
+      log.push(`E esp_image: ${error.reason}`);
+      log.push(
+        index === FACTORY_INDEX
+          ? "E boot: Factory app partition is not bootable"
+          : `E boot: OTA app partition slot ${index} is not bootable`,
+      );
+      continue;
+    }
+    log.push(`I boot: Loaded app from partition at offset 0x${hex(part.offset)}`);
+    // set_actual_ota_seq: a board fresh from the factory (otadata blank) records what it booted.
+    if (index > FACTORY_INDEX && initialContents && otadata) {
+      writeOtadataSector(flash, otadata, 0, newEntry(index + 1, OtaState.VALID));
+      log.push(`I boot: Set actual ota_seq=${index + 1} in otadata[0]`);
+    }
+    const state =
+      index === FACTORY_INDEX || !otadata
+        ? undefined
+        : stateOfSlot(readOtadata(flash, otadata), index, appCount);
+    return {
+      slot: part.label,
+      slotIndex: index,
+      offset: part.offset,
+      size: part.size,
+      image,
+      state: stateName(state),
+      log,
+    };
+  }
+  log.push("E boot: No bootable app partitions in the partition table");
+  throw noBootableImage("No bootable app partitions in the partition table", log);
+}

@@ -1,0 +1,235 @@
+// A NOR flash chip in a file. Every access is a synchronous call on one file descriptor, so a
+// process killed at any point leaves the file holding exactly the operations that completed (and,
+// for the one under way, whatever prefix the kernel had taken): what a power cut leaves on a board.
+//
+// NOR rules: erase works on whole 4 KiB sectors and sets them to 0xFF; a write can only clear bits.
+// A write that would need to set a bit (writing over data that was never erased) is the bug it is
+// on a board, where it silently corrupts the data, so here it throws.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { otaError } from "../../src/core/errors";
+import { defaultLayout, encodePartitionTable, PARTITION_TABLE_OFFSET } from "./partitions";
+
+export const SECTOR_SIZE = 0x1000;
+export const DEFAULT_FLASH_SIZE = 4 * 1024 * 1024;
+/** Flash chip sizes esptool knows (1 MB to 128 MB), plus 256 MiB to 1 GiB for 32-bit-address chips. */
+const MIN_FLASH_SIZE = 1024 * 1024;
+const MAX_FLASH_SIZE = 1024 * 1024 * 1024;
+/** Bytes moved per read or write call when filling or copying large ranges. */
+const CHUNK = 1024 * 1024;
+
+export type FlashOperationKind = "erase" | "write";
+
+/**
+ * Called before every erase and write. It may throw (the operation does not happen), kill the
+ * process, or return a byte count: then only that prefix of the operation reaches the flash and a
+ * power-cut error is thrown, which models a write or erase torn by a power cut.
+ */
+export type BeforeOperation = (
+  kind: FlashOperationKind,
+  index: number,
+  offset: number,
+  length: number,
+) => number | void;
+
+export interface FlashCreateOptions {
+  /** Bytes; a power of two from 1 MiB to 1 GiB. Default 4 MiB. */
+  size?: number;
+  /** An app image placed in ota_0, as a factory programmer leaves a board (otadata stays erased). */
+  factoryImage?: Uint8Array;
+}
+
+const POWER_CUT = "power cut";
+
+/** True for the error a torn operation throws. */
+export function isPowerCut(error: unknown): boolean {
+  return error instanceof Error && (error as Error & { powerCut?: boolean }).powerCut === true;
+}
+
+function powerCutError(kind: FlashOperationKind, index: number, done: number): Error {
+  const error = new Error(`${POWER_CUT} during ${kind} #${index} after ${done} bytes`);
+  (error as Error & { powerCut?: boolean }).powerCut = true;
+  return error;
+}
+
+function hex(value: number, digits = 1): string {
+  return "0x" + value.toString(16).padStart(digits, "0");
+}
+
+function parsePowerCutAt(): number | undefined {
+  const text = process.env.OTAFLOW_POWER_CUT_AT;
+  if (text === undefined || text === "") return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`OTAFLOW_POWER_CUT_AT must be a non-negative integer, not "${text}"`);
+  return value;
+}
+
+// Counted across every FlashFile of the process, because a device reboots in-process and reopens
+// its flash: "operation N" in OTAFLOW_POWER_CUT_AT means the Nth since the process started.
+const powerCutAt = parsePowerCutAt();
+let processOperations = 0;
+
+function checkFlashSize(size: number): void {
+  const powerOfTwo = Number.isInteger(size) && size > 0 && (size & (size - 1)) === 0;
+  if (!powerOfTwo || size < MIN_FLASH_SIZE || size > MAX_FLASH_SIZE)
+    throw otaError(
+      "flash",
+      `flash size ${size} is not a power of two between ${MIN_FLASH_SIZE} and ${MAX_FLASH_SIZE} bytes`,
+    );
+}
+
+export class FlashFile {
+  /** Erase and write operations on this FlashFile so far. */
+  operations = 0;
+  beforeOperation: BeforeOperation | undefined;
+  private fd: number;
+
+  private constructor(
+    readonly path: string,
+    readonly size: number,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Opens an existing flash file; its length is the flash size. */
+  static open(file: string): FlashFile {
+    const fd = fs.openSync(file, "r+");
+    const size = fs.fstatSync(fd).size;
+    try {
+      checkFlashSize(size);
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+    return new FlashFile(file, size, fd);
+  }
+
+  /**
+   * Creates a flash file as it leaves the factory: erased, with the partition table (and the
+   * factory image in ota_0 when given). It is built under a temporary name and renamed, so a
+   * process killed during creation never leaves a half-made flash file under the real name.
+   * Refuses to overwrite an existing file.
+   */
+  static create(file: string, options: FlashCreateOptions = {}): FlashFile {
+    const size = options.size ?? DEFAULT_FLASH_SIZE;
+    checkFlashSize(size);
+    if (fs.existsSync(file)) throw otaError("flash", `flash file ${file} already exists`);
+    const temporary = path.join(
+      path.dirname(file),
+      `.${path.basename(file)}.${process.pid}.creating`,
+    );
+    const fd = fs.openSync(temporary, "w+");
+    try {
+      const erased = Buffer.alloc(Math.min(CHUNK, size), 0xff);
+      for (let at = 0; at < size; at += erased.length)
+        fs.writeSync(fd, erased, 0, erased.length, at);
+      const layout = defaultLayout(size);
+      fs.writeSync(fd, encodePartitionTable(layout), 0, undefined, PARTITION_TABLE_OFFSET);
+      if (options.factoryImage) {
+        const ota0 = layout.find((p) => p.label === "ota_0");
+        if (!ota0 || options.factoryImage.length > ota0.size)
+          throw otaError(
+            "flash",
+            `factory image of ${options.factoryImage.length} bytes does not fit ota_0 (${ota0?.size ?? 0} bytes)`,
+          );
+        fs.writeSync(fd, options.factoryImage, 0, undefined, ota0.offset);
+      }
+      fs.fsyncSync(fd);
+      fs.renameSync(temporary, file);
+    } catch (error) {
+      fs.closeSync(fd);
+      fs.rmSync(temporary, { force: true });
+      throw error;
+    }
+    return new FlashFile(file, size, fd);
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    this.checkRange("read", offset, length);
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd, out, done, length - done, offset + done);
+      if (n === 0) throw otaError("flash", `flash file ${this.path} is shorter than ${this.size}`);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Sets whole sectors to 0xFF. */
+  erase(offset: number, length: number): void {
+    this.checkRange("erase", offset, length);
+    if (offset % SECTOR_SIZE !== 0 || length % SECTOR_SIZE !== 0)
+      throw otaError(
+        "flash",
+        `erase of ${hex(length)} bytes at ${hex(offset)} is not aligned to the ${hex(SECTOR_SIZE)} sector`,
+      );
+    const allowed = this.startOperation("erase", offset, length);
+    const erased = Buffer.alloc(Math.min(CHUNK, length), 0xff);
+    const end = offset + Math.min(length, allowed);
+    for (let at = offset; at < end; at += erased.length)
+      fs.writeSync(this.fd, erased, 0, Math.min(erased.length, end - at), at);
+    if (allowed < length) throw powerCutError("erase", this.operations - 1, allowed);
+  }
+
+  /** Programs bytes: every 1 bit of `data` must still be 1 in the flash. */
+  write(offset: number, data: Uint8Array): void {
+    this.checkRange("write", offset, data.length);
+    // Checked before the operation counts: on a board the bad write would go through and leave
+    // corrupt data, which is a bug in the caller, not a power cut.
+    for (let at = 0; at < data.length; at += CHUNK) {
+      const length = Math.min(CHUNK, data.length - at);
+      const current = this.read(offset + at, length);
+      for (let i = 0; i < length; i++) {
+        const wanted = data[at + i];
+        if ((current[i] & wanted) !== wanted)
+          throw otaError(
+            "flash",
+            `write over unerased data at ${hex(offset + at + i)}: ${hex(current[i], 2)} -> ${hex(wanted, 2)}`,
+          );
+      }
+    }
+    const allowed = this.startOperation("write", offset, data.length);
+    const length = Math.min(data.length, allowed);
+    let done = 0;
+    while (done < length) done += fs.writeSync(this.fd, data, done, length - done, offset + done);
+    if (allowed < data.length) throw powerCutError("write", this.operations - 1, allowed);
+  }
+
+  /** Flushes to the disk (a killed process loses nothing without it; a crashed OS would). */
+  sync(): void {
+    fs.fdatasyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  /** Counts the operation, runs the hooks, and gives how many of its bytes may reach the flash. */
+  private startOperation(kind: FlashOperationKind, offset: number, length: number): number {
+    const index = this.operations++;
+    if (powerCutAt !== undefined && processOperations === powerCutAt)
+      process.kill(process.pid, "SIGKILL");
+    processOperations++;
+    const allowed = this.beforeOperation?.(kind, index, offset, length);
+    return typeof allowed === "number" ? Math.max(0, Math.min(length, allowed)) : length;
+  }
+
+  private checkRange(what: string, offset: number, length: number): void {
+    if (this.fd < 0) throw otaError("flash", `flash file ${this.path} is closed`);
+    if (
+      !Number.isInteger(offset) ||
+      !Number.isInteger(length) ||
+      offset < 0 ||
+      length < 0 ||
+      offset + length > this.size
+    )
+      throw otaError(
+        "flash",
+        `${what} of ${length} bytes at ${hex(offset)} is outside the ${hex(this.size)}-byte flash`,
+      );
+  }
+}

@@ -1,0 +1,119 @@
+// The inactive OTA slot, written as esp_ota_begin(OTA_WITH_SEQUENTIAL_WRITES) / esp_ota_write /
+// esp_ota_end do it: sectors are erased just ahead of the bytes, never behind the start offset.
+// On a resume the first sector to erase is the one at the durable offset: the journal's offset is
+// sector-aligned and what lies after it in the flash is unknown (a torn write, or nothing).
+import { otaError } from "../../src/core/errors";
+import type { SlotWriter } from "../../src/core/ports";
+import { ESP32, verifyAppImage, type BootResult, type Chip } from "./bootloader";
+import { SECTOR_SIZE, type FlashFile } from "./flash";
+import { OtaState, readOtadata, stateOfSlot } from "./otadata";
+import { otadataPartition, otaSlots, readPartitionTable, type PartitionEntry } from "./partitions";
+
+const IMAGE_MAGIC = 0xe9;
+
+export class FlashSlotWriter implements SlotWriter {
+  readonly name: string;
+  readonly size: number;
+  readonly sectorSize = SECTOR_SIZE;
+  private readonly partition: PartitionEntry;
+  private readonly otadata: PartitionEntry;
+  private readonly appCount: number;
+  private readonly chip: Chip;
+  private writing = false;
+  private position = 0;
+  private total = 0;
+  /** Slot offset up to which this write session has erased. */
+  private erasedTo = 0;
+
+  /** The slot esp_ota_get_next_update_partition gives: the OTA slot after the running one. */
+  constructor(
+    private readonly flash: FlashFile,
+    private readonly booted: BootResult,
+    options: { chip?: Chip } = {},
+  ) {
+    const table = readPartitionTable(flash);
+    const slots = otaSlots(table);
+    this.appCount = slots.length;
+    this.partition = slots[(booted.slotIndex + 1) % slots.length];
+    if (!this.partition || this.partition.offset === booted.offset)
+      throw otaError("flash", "the partition table has no OTA slot besides the running one");
+    this.otadata = otadataPartition(table);
+    this.name = this.partition.label;
+    this.size = this.partition.size;
+    this.chip = options.chip ?? ESP32;
+  }
+
+  async begin(offset: number, totalSize: number): Promise<void> {
+    if (!Number.isInteger(totalSize) || totalSize <= 0 || totalSize > this.size)
+      throw otaError(
+        "offer-too-large",
+        `an image of ${totalSize} bytes does not fit ${this.name} (${this.size} bytes)`,
+      );
+    if (!Number.isInteger(offset) || offset < 0 || offset % SECTOR_SIZE !== 0 || offset > totalSize)
+      throw otaError(
+        "internal",
+        `resume offset ${offset} is not a multiple of ${SECTOR_SIZE} within the ${totalSize}-byte image`,
+      );
+    // esp_ota_begin refuses while the running app is still on trial (ESP_ERR_OTA_ROLLBACK_INVALID_STATE).
+    const two = readOtadata(this.flash, this.otadata);
+    if (stateOfSlot(two, this.booted.slotIndex, this.appCount) === OtaState.PENDING_VERIFY)
+      throw otaError(
+        "flash",
+        "Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY): mark it valid before an update",
+      );
+    this.writing = true;
+    this.position = offset;
+    this.erasedTo = offset;
+    this.total = totalSize;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    if (!this.writing) throw otaError("internal", `${this.name}: write() without begin()`);
+    if (data.length === 0) return;
+    if (this.position + data.length > this.total)
+      throw otaError(
+        "body-long",
+        `${this.position + data.length} bytes written to ${this.name}, more than the ${this.total} announced`,
+      );
+    if (this.position === 0 && data[0] !== IMAGE_MAGIC)
+      throw otaError(
+        "image-invalid",
+        `OTA image has invalid magic byte (expected 0xE9, saw 0x${data[0].toString(16).padStart(2, "0")})`,
+      );
+    const end = this.position + data.length;
+    const eraseTo = Math.ceil(end / SECTOR_SIZE) * SECTOR_SIZE;
+    if (eraseTo > this.erasedTo) {
+      this.flash.erase(this.partition.offset + this.erasedTo, eraseTo - this.erasedTo);
+      this.erasedTo = eraseTo;
+    }
+    this.flash.write(this.partition.offset + this.position, data);
+    this.position = end;
+  }
+
+  /** esp_ota_end: the image must be complete and pass the bootloader's checks. */
+  async finish(): Promise<void> {
+    if (!this.writing) throw otaError("internal", `${this.name}: finish() without begin()`);
+    this.writing = false;
+    if (this.position !== this.total)
+      throw otaError(
+        "body-short",
+        `${this.name} holds ${this.position} of the ${this.total} bytes announced`,
+      );
+    const checked = verifyAppImage(this.flash, this.partition, this.chip);
+    if (!checked.ok) throw otaError("image-invalid", `${this.name}: ${checked.reason}`);
+    this.flash.sync();
+  }
+
+  async abort(): Promise<void> {
+    this.writing = false;
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < 0 || length < 0 || offset + length > this.size)
+      throw otaError(
+        "internal",
+        `read of ${length} bytes at ${offset} is outside ${this.name} (${this.size} bytes)`,
+      );
+    return this.flash.read(this.partition.offset + offset, length);
+  }
+}

@@ -1,0 +1,315 @@
+// The image over HTTP, resumable with Range: bytes=N-. What a server answers is checked rather than
+// trusted: servers that ignore Range (esp-idf PR#17960), lie in Content-Range, compress, redirect
+// in circles, stall, or send more or less than they announced.
+
+import { isOtaError, otaError } from "../errors";
+import type { OtaError, FailureCode } from "../errors";
+import type { Clock, HttpClient, HttpResponse } from "../ports";
+import type { ByteSource, ByteStream } from "../source";
+import { resolveUrl } from "./url";
+
+export interface HttpSourceOptions {
+  http: HttpClient;
+  clock: Clock;
+  url: string;
+  /** Size of the whole image, from the offer. */
+  expectedSize: number;
+  maxRedirects?: number;
+  /** Longest wait for the response headers or for the next piece of the body. */
+  readTimeoutMs?: number;
+  /** Extra request headers (authorization...). */
+  headers?: Record<string, string>;
+}
+
+/** A transient http-status failure may carry the server's Retry-After. */
+export interface HttpStatusError extends OtaError {
+  status?: number;
+  retryAfterMs?: number;
+}
+
+const REDIRECTS = [301, 302, 303, 307, 308];
+
+/**
+ * One of ours. isOtaError alone also accepts Node's system errors (an Error with a string `code`
+ * such as "ECONNRESET"), which must become network or body-short failures instead.
+ */
+function isOwnError(error: unknown): error is OtaError {
+  return isOtaError(error) && typeof error.transient === "boolean";
+}
+
+/** Waits for `promise` at most `ms`; a result that arrives later is handed to `late`. */
+function withTimeout<T>(
+  clock: Clock,
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  late: (value: T) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = clock.setTimeout(() => {
+      settled = true;
+      reject(otaError("timeout", "no " + what + " for " + ms + " ms", true));
+    }, ms);
+    promise.then(
+      (value) => {
+        if (settled) return late(value);
+        settled = true;
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (error) => {
+        if (settled) return;
+        settled = true;
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+const MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
+
+/** IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") in ms since the epoch, or NaN. */
+function parseHttpDate(text: string): number {
+  const m = /^\w{3}, (\d\d) (\w{3}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/.exec(text.trim());
+  if (!m) return NaN;
+  const month = MONTHS.indexOf(m[2]);
+  if (month < 0 || month % 3 !== 0) return NaN;
+  return Date.UTC(+m[3], month / 3, +m[1], +m[4], +m[5], +m[6]);
+}
+
+/**
+ * Retry-After in ms: delta-seconds, or an HTTP date measured against the response's own Date
+ * header (a device's clock may not be set). Undefined when absent or unreadable.
+ */
+export function parseRetryAfter(headers: Record<string, string>): number | undefined {
+  const value = headers["retry-after"];
+  if (value === undefined) return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return parseInt(value, 10) * 1000;
+  const when = parseHttpDate(value);
+  const now = headers["date"] !== undefined ? parseHttpDate(headers["date"]) : NaN;
+  if (isNaN(when) || isNaN(now)) return undefined;
+  return Math.max(0, when - now);
+}
+
+function statusError(response: HttpResponse, url: string): OtaError {
+  const status = response.status;
+  const where = "HTTP " + status + " for " + url;
+  let code: FailureCode = "http-status";
+  let transient = false;
+  let message = where;
+  if (status === 403) {
+    code = "url-expired";
+    message = where + ": the URL has expired or is not authorized";
+  } else if (status === 404 || status === 410) {
+    code = "not-found";
+    message = where + ": the image is not on the server";
+  } else if (status === 416) {
+    code = "content-range";
+    message = where + ": the server cannot serve the requested range";
+  } else if (status >= 500 || status === 429) transient = true;
+  const error = otaError(code, message, transient) as HttpStatusError;
+  error.status = status;
+  if (transient) error.retryAfterMs = parseRetryAfter(response.headers);
+  return error;
+}
+
+/** Content-Range: bytes <first>-<last>/<total>. */
+function parseContentRange(value: string | undefined): number[] | undefined {
+  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i.exec(value || "");
+  if (!m) return undefined;
+  return [parseInt(m[1], 10), parseInt(m[2], 10), parseInt(m[3], 10)];
+}
+
+/** Where the body starts in the image, after checking what the server says about it. */
+function bodyStart(response: HttpResponse, offset: number, expectedSize: number, url: string) {
+  const headers = response.headers;
+  const encoding = (headers["content-encoding"] || "identity").toLowerCase();
+  if (encoding !== "identity")
+    throw otaError(
+      "http-status",
+      "server sent Content-Encoding " + encoding + " for " + url + " although identity was asked",
+    );
+  const lengthHeader = headers["content-length"];
+  const length = lengthHeader === undefined ? undefined : parseInt(lengthHeader, 10);
+  if (response.status === 200) {
+    if (length !== undefined && length !== expectedSize)
+      throw otaError(
+        length > expectedSize ? "body-long" : "body-short",
+        "server announces " +
+          lengthHeader +
+          " bytes for " +
+          url +
+          ", the offer says " +
+          expectedSize,
+      );
+    return 0;
+  }
+  const range = parseContentRange(headers["content-range"]);
+  if (!range)
+    throw otaError(
+      "content-range",
+      "206 for " +
+        url +
+        " with an unreadable Content-Range: " +
+        (headers["content-range"] || "none"),
+    );
+  const problems: string[] = [];
+  if (range[0] !== offset) problems.push("starts at " + range[0] + ", not at " + offset);
+  if (range[2] !== expectedSize)
+    problems.push("total " + range[2] + ", the offer says " + expectedSize);
+  if (range[1] < range[0] || range[1] >= range[2]) problems.push("its last byte is out of range");
+  if (length !== undefined && length !== range[1] - range[0] + 1)
+    problems.push("Content-Length " + length + " disagrees with it");
+  if (problems.length > 0)
+    throw otaError(
+      "content-range",
+      "Content-Range " + headers["content-range"] + " for " + url + ": " + problems.join("; "),
+    );
+  return offset;
+}
+
+class HttpStream implements ByteStream {
+  private position: number;
+  private closed = false;
+
+  constructor(
+    readonly offset: number,
+    private readonly response: HttpResponse,
+    private readonly options: HttpSourceOptions,
+    private readonly url: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.position = offset;
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    const expected = this.options.expectedSize;
+    for (;;) {
+      if (this.closed) return null;
+      let chunk: Uint8Array | null;
+      try {
+        chunk = await withTimeout(
+          this.options.clock,
+          this.response.read(),
+          this.timeoutMs,
+          "data from " + this.url + " after byte " + this.position,
+          () => undefined,
+        );
+      } catch (error) {
+        if (this.closed) return null;
+        this.close();
+        if (isOwnError(error)) throw error;
+        throw otaError(
+          "body-short",
+          "connection lost after byte " +
+            this.position +
+            " of " +
+            expected +
+            " from " +
+            this.url +
+            ": " +
+            (error instanceof Error ? error.message : String(error)),
+          true,
+        );
+      }
+      if (this.closed) return null;
+      if (chunk === null) {
+        this.close();
+        if (this.position < expected)
+          throw otaError(
+            "body-short",
+            "body from " + this.url + " ended at byte " + this.position + " of " + expected,
+            true,
+          );
+        return null;
+      }
+      if (chunk.length === 0) continue;
+      this.position += chunk.length;
+      if (this.position > expected) {
+        this.close();
+        throw otaError(
+          "body-long",
+          "body from " + this.url + " goes past the " + expected + " bytes of the image",
+        );
+      }
+      return chunk;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.response.close();
+  }
+}
+
+export function httpSource(options: HttpSourceOptions): ByteSource {
+  const maxRedirects = options.maxRedirects === undefined ? 5 : options.maxRedirects;
+  const timeoutMs = options.readTimeoutMs === undefined ? 30000 : options.readTimeoutMs;
+
+  async function get(url: string, offset: number): Promise<HttpResponse> {
+    const headers: Record<string, string> = {};
+    const extra = options.headers || {};
+    for (const name in extra) headers[name] = extra[name];
+    headers["Accept-Encoding"] = "identity";
+    if (offset > 0) headers["Range"] = "bytes=" + offset + "-";
+    try {
+      return await withTimeout(
+        options.clock,
+        options.http.get({ url, headers }),
+        timeoutMs,
+        "response from " + url,
+        (late) => late.close(),
+      );
+    } catch (error) {
+      if (isOwnError(error)) throw error;
+      throw otaError(
+        "network",
+        "GET " + url + " failed: " + (error instanceof Error ? error.message : String(error)),
+        true,
+      );
+    }
+  }
+
+  return {
+    async open(offset: number): Promise<ByteStream> {
+      let url = options.url;
+      const visited = [url];
+      for (;;) {
+        const response = await get(url, offset);
+        const status = response.status;
+        if (REDIRECTS.indexOf(status) >= 0) {
+          response.close();
+          const location = response.headers["location"];
+          if (!location)
+            throw otaError("http-status", "HTTP " + status + " for " + url + " without a Location");
+          const next = resolveUrl(url, location);
+          if (visited.indexOf(next) >= 0)
+            throw otaError("redirect-loop", "redirect loop: " + visited.concat(next).join(" -> "));
+          if (visited.length > maxRedirects)
+            throw otaError(
+              "redirect-loop",
+              "more than " + maxRedirects + " redirects: " + visited.concat(next).join(" -> "),
+            );
+          visited.push(next);
+          url = next;
+          continue;
+        }
+        if (status !== 200 && status !== 206) {
+          response.close();
+          throw statusError(response, url);
+        }
+        let start: number;
+        try {
+          start = bodyStart(response, offset, options.expectedSize, url);
+        } catch (error) {
+          response.close();
+          throw error;
+        }
+        return new HttpStream(start, response, options, url, timeoutMs);
+      }
+    },
+  };
+}

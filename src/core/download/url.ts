@@ -1,0 +1,55 @@
+// Resolving a redirect's Location against the request URL (RFC 3986 section 5.2): the core runs on
+// engines without the URL class (Espruino, a bare Moddable app), so it does this itself.
+
+const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
+
+interface Parts {
+  /** "http:" */
+  scheme: string;
+  /** "//host:port", or "" */
+  authority: string;
+  path: string;
+  /** "?a=b", or "" */
+  query: string;
+}
+
+function split(url: string): Parts {
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*:)?(\/\/[^/?#]*)?([^?#]*)(\?[^#]*)?/.exec(
+    url,
+  ) as RegExpExecArray;
+  return {
+    scheme: match[1] || "",
+    authority: match[2] || "",
+    path: match[3] || "",
+    query: match[4] || "",
+  };
+}
+
+function removeDotSegments(path: string): string {
+  const input = path.split("/");
+  const output: string[] = [];
+  for (let i = 0; i < input.length; i++) {
+    const segment = input[i];
+    if (segment === "..") {
+      if (output.length > 1) output.pop();
+      if (i === input.length - 1) output.push("");
+    } else if (segment === ".") {
+      if (i === input.length - 1) output.push("");
+    } else output.push(segment);
+  }
+  return output.join("/");
+}
+
+/** The absolute URL that `reference` names when found in a response to `base`. */
+export function resolveUrl(base: string, reference: string): string {
+  const ref = split(reference.trim());
+  if (SCHEME.test(reference.trim()))
+    return ref.scheme + ref.authority + removeDotSegments(ref.path) + ref.query;
+  const from = split(base);
+  if (ref.authority) return from.scheme + ref.authority + removeDotSegments(ref.path) + ref.query;
+  if (ref.path === "") return from.scheme + from.authority + from.path + (ref.query || from.query);
+  if (ref.path.charAt(0) === "/")
+    return from.scheme + from.authority + removeDotSegments(ref.path) + ref.query;
+  const directory = from.path.substring(0, from.path.lastIndexOf("/") + 1) || "/";
+  return from.scheme + from.authority + removeDotSegments(directory + ref.path) + ref.query;
+}
