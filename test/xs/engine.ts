@@ -1,0 +1,216 @@
+// The Node side of the XS harness: bundles case modules with the in-engine runtime, starts the
+// real XS engine (xsnap) and a Node vm context with the same intrinsics frozen, and runs named
+// cases in either. Used by test/xs/run.ts and by the benchmarks.
+
+import "@endo/init";
+import { type XSnap, xsnap } from "@agoric/xsnap";
+import * as childProcess from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as vm from "node:vm";
+import * as zlib from "node:zlib";
+import * as esbuild from "esbuild";
+import tmp from "tmp";
+import { fromHex } from "../../src/core/util/bytes";
+import type { CaseStatus } from "./runtime";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** Operations a case may call synchronously on the Node side with `host()` from runtime.ts. */
+export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
+  /** A reference digest from Node's crypto or zlib, as lower-case hex. */
+  digest({ algorithm, hex }: { algorithm: string; hex: string }): string {
+    const data = fromHex(hex);
+    if (!data) throw new Error("bad hex");
+    if (algorithm === "crc32") return (zlib.crc32(data) >>> 0).toString(16).padStart(8, "0");
+    return createHash(algorithm).update(data).digest("hex");
+  },
+};
+
+function callHost(request: string): string {
+  const { operation, argument } = JSON.parse(request) as { operation: string; argument: never };
+  try {
+    const run = HOST_OPERATIONS[operation];
+    if (!run) throw new Error(`unknown host operation ${operation}`);
+    return JSON.stringify({ value: run(argument) });
+  } catch (error) {
+    return JSON.stringify({ error: String(error) });
+  }
+}
+
+/** A source file to bundle as a module of cases: its default export is an object of cases. */
+export interface CaseModule {
+  name: string;
+  file: string;
+}
+
+async function build(options: esbuild.BuildOptions): Promise<string> {
+  const result = await esbuild.build({
+    bundle: true,
+    write: false,
+    format: "iife",
+    target: "es2022",
+    // No Node built-ins: a case that imports one fails to bundle.
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    // Strict code, as an ES module is in a Moddable app: that is where frozen intrinsics throw.
+    banner: { js: '"use strict";' },
+    logLevel: "silent",
+    ...options,
+  });
+  return result.outputFiles![0].text;
+}
+
+/** The runtime and the case modules, as one script. */
+export function bundleCases(modules: CaseModule[]): Promise<string> {
+  const lines = [`import { install } from ${JSON.stringify(path.join(HERE, "runtime.ts"))};`];
+  modules.forEach((module, i) => lines.push(`import m${i} from ${JSON.stringify(module.file)};`));
+  const entries = modules.map((module, i) => `${JSON.stringify(module.name)}: m${i}`);
+  lines.push(`install({ ${entries.join(", ")} });`);
+  return build({
+    stdin: { contents: lines.join("\n"), resolveDir: HERE, loader: "ts", sourcefile: "cases.ts" },
+  });
+}
+
+const freezeScript = build({ entryPoints: [path.join(HERE, "freeze.ts")] });
+
+export type Outcome = { ok: true; result: string } | { ok: false; error: string };
+
+/** One engine with a bundle loaded. */
+export interface Engine {
+  readonly name: string;
+  list(): Promise<string[]>;
+  run(caseName: string, timeoutMs?: number): Promise<Outcome>;
+  close(): Promise<void>;
+}
+
+/** Runs a case to its end by firing virtual timers whenever the engine goes idle. */
+async function drive(
+  send: (command: object) => Promise<string>,
+  caseName: string,
+  timeoutMs: number,
+): Promise<Outcome> {
+  const deadline = Date.now() + timeoutMs;
+  let status = JSON.parse(await send({ op: "start", name: caseName })) as CaseStatus;
+  while (status.state === "waiting") {
+    if (status.timers === 0) return { ok: false, error: "never settles: no timer is pending" };
+    if (Date.now() > deadline) return { ok: false, error: `timed out after ${timeoutMs} ms` };
+    status = JSON.parse(await send({ op: "tick" })) as CaseStatus;
+  }
+  return status.state === "done"
+    ? { ok: true, result: status.result }
+    : { ok: false, error: status.error };
+}
+
+/** An xsnap worker with the frozen intrinsics and the bundle loaded. */
+async function startXs(bundle: string, name: string): Promise<XSnap> {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  const worker = await xsnap({
+    os: os.type(),
+    spawn: childProcess.spawn,
+    fs: { ...fs, ...fs.promises, tmpName: tmp.tmpName },
+    name,
+    stdout: "inherit",
+    stderr: "inherit",
+    // No computation limit per command: a benchmark hashes megabytes in one.
+    meteringLimit: 0,
+    handleCommand: async (request: Uint8Array) => encoder.encode(callHost(decoder.decode(request))),
+  });
+  try {
+    await worker.evaluate(await freezeScript);
+    await worker.evaluate(bundle);
+  } catch (error) {
+    await worker.terminate();
+    throw error;
+  }
+  return worker;
+}
+
+/**
+ * The real XS engine in an xsnap worker process. A worker that dies or is stopped (a case that
+ * never yields) is replaced by a fresh one for the next case.
+ */
+export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engine> {
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  let worker: XSnap | undefined = await startXs(bundle, name);
+  const send = (current: XSnap) => async (command: object) => {
+    const { reply } = await current.issueCommand(encoder.encode(JSON.stringify(command)));
+    return decoder.decode(reply);
+  };
+  return {
+    name: "xs",
+    list: async () => {
+      worker ??= await startXs(bundle, name);
+      return JSON.parse(await send(worker)({ op: "list" })) as string[];
+    },
+    async run(caseName, timeoutMs = 120_000) {
+      const current = (worker ??= await startXs(bundle, name));
+      const stop = () => {
+        if (worker === current) worker = undefined;
+        void current.terminate().catch(() => {});
+      };
+      const running = drive(send(current), caseName, timeoutMs).catch((error: unknown) => {
+        stop();
+        return { ok: false, error: `the XS worker failed: ${String(error)}` } as Outcome;
+      });
+      // A case that never yields (an endless loop) cannot be interrupted: stop the worker.
+      let timer: NodeJS.Timeout | undefined;
+      const watchdog = new Promise<Outcome>((resolve) => {
+        timer = setTimeout(() => {
+          stop();
+          resolve({ ok: false, error: `no answer in ${timeoutMs} ms: the XS worker was stopped` });
+        }, timeoutMs);
+      });
+      try {
+        return await Promise.race([running, watchdog]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      await worker?.close();
+      worker = undefined;
+    },
+  };
+}
+
+/** Node's V8, in a vm context of its own whose intrinsics are frozen the same way. */
+export async function openNode(bundle: string): Promise<Engine> {
+  const context = vm.createContext(
+    {
+      hostCall: callHost,
+      print: (...values: unknown[]) => console.log(...values),
+      performance: { now: () => performance.now() },
+    },
+    // Promise jobs run before runInContext returns, as xsnap runs them before it answers, and
+    // they count against the timeout.
+    { microtaskMode: "afterEvaluate" },
+  );
+  vm.runInContext(await freezeScript, context);
+  vm.runInContext(bundle, context);
+  let timeout = 10_000;
+  const send = async (command: object): Promise<string> => {
+    context.command = JSON.stringify(command);
+    const reply = vm.runInContext("xsHarness.command(command)", context, { timeout }) as string;
+    return reply || (vm.runInContext("xsHarness.status()", context, { timeout }) as string);
+  };
+  return {
+    name: "node",
+    list: async () => JSON.parse(await send({ op: "list" })) as string[],
+    async run(caseName, timeoutMs = 120_000) {
+      timeout = timeoutMs;
+      try {
+        return await drive(send, caseName, timeoutMs);
+      } catch (error) {
+        // The timeout interrupts a case that never yields; the context stays usable.
+        return { ok: false, error: String(error) };
+      }
+    },
+    close: async () => {},
+  };
+}
