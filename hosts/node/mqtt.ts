@@ -62,9 +62,14 @@ export function connectMqtt(options: MqttConnectOptions): MqttClient {
     },
     subscribe(filters, qos) {
       return new Promise((resolve, reject) => {
-        client.subscribe(filters, { qos }, (error, granted) => {
-          if (error) reject(error);
-          else resolve(filters.map((f) => granted?.find((g) => g.topic === f)?.qos ?? 128));
+        client.subscribe(filters, { qos }, (error, _granted, packet) => {
+          // mqtt.js fails the whole call when the broker refuses one filter; the port reports
+          // each filter's SUBACK code instead (128 for a refusal), as its contract says.
+          const codes = (packet as { granted?: number[] } | undefined)?.granted;
+          if (codes && codes.length === filters.length)
+            resolve(codes.map((c) => (c & 0x80 ? 128 : c)));
+          else if (error) reject(error);
+          else resolve(filters.map(() => qos));
         });
       });
     },

@@ -31,3 +31,15 @@ for (const kind of ["aedes", "mosquitto"] as const) {
     },
   );
 }
+
+test("a filter the broker refuses is reported as 128, the others as granted", async () => {
+  const broker = await startEmbeddedBroker({
+    authorizeSubscribe: (_client, sub, done) =>
+      done(null, sub.topic === "forbidden/#" ? null : sub),
+  });
+  const a = connectMqtt({ url: broker.url, clientId: "b" });
+  await new Promise<void>((r) => a.onConnect(() => r()));
+  assert.deepEqual(await a.subscribe(["ok/1", "forbidden/#"], 1), [1, 128]);
+  await a.close();
+  await broker.close();
+});

@@ -15,12 +15,31 @@ import * as zlib from "node:zlib";
 import * as esbuild from "esbuild";
 import tmp from "tmp";
 import { fromHex } from "../../src/core/util/bytes";
+import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import type { CaseStatus } from "./runtime";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
+let appImage = new Uint8Array(0);
+
 /** Operations a case may call synchronously on the Node side with `host()` from runtime.ts. */
 export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
+  /**
+   * Makes a real ESP-IDF app image with the image tool and keeps it on this side; the case reads it
+   * with imageSlice. Returns its size, MD5 and SHA-256.
+   */
+  appImage(options: AppImageOptions): { size: number; md5: string; sha256: string } {
+    appImage = buildAppImage(options);
+    return {
+      size: appImage.length,
+      md5: createHash("md5").update(appImage).digest("hex"),
+      sha256: createHash("sha256").update(appImage).digest("hex"),
+    };
+  },
+  /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */
+  imageSlice({ offset, length }: { offset: number; length: number }): string {
+    return Buffer.from(appImage.subarray(offset, offset + length)).toString("hex");
+  },
   /** A reference digest from Node's crypto or zlib, as lower-case hex. */
   digest({ algorithm, hex }: { algorithm: string; hex: string }): string {
     const data = fromHex(hex);
