@@ -1,4 +1,3 @@
-#!/usr/bin/env -S node --import tsx
 // otaflow: the simulator's command line (a public contract, documented in the README).
 import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
@@ -32,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   }
   try {
     await command.run(rest);
-    return 0;
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof UsageError) {
       console.error(`otaflow ${name}: ${error.message}`);

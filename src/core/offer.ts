@@ -12,7 +12,10 @@ export interface Offer {
   backend: string;
   /** The cloud's identity of this update: an AWS job id, a ThingsBoard title@version, a Tencent version. */
   id: string;
-  /** Version of the offered image. */
+  /**
+   * Version of the offered image; "" when the cloud does not say (AWS afr_ota and Zerynth jobs):
+   * the agent then takes it from the image's app descriptor as soon as the header arrives.
+   */
   version: string;
   /** Image size in bytes, as the cloud announces it. */
   size: number;

@@ -23,13 +23,12 @@ export function decide(
   slot: SlotWriter,
   config: PolicyConfig,
 ): Decision {
-  if (
-    typeof offer.version !== "string" ||
-    offer.version.length === 0 ||
-    offer.version.length > 31
-  ) {
+  if (typeof offer.version !== "string" || offer.version.length > 31) {
     // The app descriptor's version field holds 31 characters and a NUL.
-    return refuse("offer-malformed", "the offer's version must be a string of 1 to 31 characters");
+    return refuse(
+      "offer-malformed",
+      "the offer's version must be a string of at most 31 characters",
+    );
   }
   if (typeof offer.size !== "number" || !(offer.size > 0) || offer.size % 1 !== 0) {
     return refuse(
@@ -46,13 +45,43 @@ export function decide(
   if (offer.source.kind === "http" && !/^https?:\/\/[^\s]+$/.test(offer.source.url)) {
     return refuse("offer-malformed", "the image URL must be http:// or https://");
   }
+  // Without a version, the image's own is judged when its header arrives (checkImageVersion).
+  if (offer.version === "") return { kind: "accept" };
   const order = compareVersions(offer.version, running.version);
   if (order === 0) return { kind: "current" };
+  return checkDowngrade(offer, offer.version, running, config) || { kind: "accept" };
+}
+
+function checkDowngrade(
+  offer: Offer,
+  version: string,
+  running: RunningImage,
+  config: PolicyConfig,
+): Decision | undefined {
+  const order = compareVersions(version, running.version);
   if (order !== undefined && order < 0 && !(offer.rollback && config.allowDowngrade)) {
     return refuse(
       "offer-downgrade",
-      `version ${offer.version} is lower than the running ${running.version}; downgrades are refused`,
+      `version ${version} is lower than the running ${running.version}; downgrades are refused`,
     );
   }
-  return { kind: "accept" };
+  return undefined;
+}
+
+/**
+ * The version policy for an offer that did not name its version, applied to the version in the
+ * image's app descriptor. Throws the refusal; the same version as the running one is refused too,
+ * since installing it again would only cost a reboot.
+ */
+export function checkImageVersion(
+  offer: Offer,
+  version: string,
+  running: RunningImage,
+  config: PolicyConfig,
+): void {
+  if (compareVersions(version, running.version) === 0) {
+    throw otaError("offer-unsupported", `the image is version ${version}, which already runs`);
+  }
+  const refused = checkDowngrade(offer, version, running, config);
+  if (refused && refused.kind === "refuse") throw refused.error;
 }

@@ -10,7 +10,7 @@ import {
   checkImageHeader,
   parseImageHeader,
 } from "./image/esp-image";
-import type { ImageExpectation, ImageVerification } from "./image/esp-image";
+import type { ImageExpectation, ImageHeader, ImageVerification } from "./image/esp-image";
 import { imageIdentity, type Journal } from "./journal";
 import type { Offer } from "./offer";
 import type { Clock, Digest, HashAlgorithm, Logger, NativeDigests, SlotWriter } from "./ports";
@@ -35,6 +35,8 @@ export interface TransferContext {
   config: TransferConfig;
   /** What the image header must say (chip, version, project, secure version). */
   expect: ImageExpectation;
+  /** Further judgement of the header, as soon as it has arrived; throws to refuse the image. */
+  onHeader?: (header: ImageHeader) => void;
   /** A fresh source after the URL expired (403), or undefined if the cloud has none. */
   refresh?: () => Promise<ByteSource | undefined>;
   onProgress?: (bytes: number, total: number) => void;
@@ -77,7 +79,9 @@ class Checks {
       this.prefix.set(chunk.subarray(0, take), this.seen);
       this.seen += take;
       if (this.seen === IMAGE_PREFIX_SIZE) {
-        checkImageHeader(parseImageHeader(this.prefix), this.context.expect);
+        const header = parseImageHeader(this.prefix);
+        checkImageHeader(header, this.context.expect);
+        if (this.context.onHeader) this.context.onHeader(header);
       }
     }
     this.verifier.update(chunk);

@@ -150,3 +150,25 @@ test("a dropped connection resumes with Range from where it stopped, not from ze
   assert.equal(gets[1].range, "bytes=150000-");
   assert.equal(gets[1].status, 206);
 });
+
+test("an offer that names no version (afr_ota, Zerynth) takes the image's, and is refused if it is older", async () => {
+  fresh();
+  const factory = bench.image("f100.bin", { version: "1.0.0", size: 100_000 });
+  const next = bench.image("u160.bin", { version: "1.6.0", size: 150_000 });
+  const cloud = new ScriptedCloud();
+  cloud.offer = offerOf(next, "", { id: "job-unnamed" });
+  const events = await bench.run({ factory, backend: () => cloud.backend(), until: finalReport });
+  assert.deepEqual(
+    boots(events).map((b) => b.version),
+    ["1.0.0", "1.6.0"],
+  );
+  assert.equal(cloud.reports[cloud.reports.length - 1].status, "succeeded");
+  assert.equal(cloud.reports[cloud.reports.length - 1].offer.version, "1.6.0");
+
+  const older = bench.image("u090.bin", { version: "0.9.0", size: 100_000 });
+  cloud.offer = offerOf(older, "", { id: "job-older" });
+  await bench.run({ backend: () => cloud.backend(), until: finalReport });
+  const last = cloud.reports[cloud.reports.length - 1];
+  assert.equal(last.status, "failed");
+  assert.equal(last.failure?.code, "offer-downgrade");
+});

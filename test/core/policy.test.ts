@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { compareVersions } from "../../src/core/version";
-import { decide } from "../../src/core/policy";
+import { checkImageVersion, decide } from "../../src/core/policy";
 import type { Offer } from "../../src/core/offer";
 import type { RunningImage, SlotWriter } from "../../src/core/ports";
 
@@ -45,7 +45,6 @@ test("policy refuses with a specific reason before anything is written", () => {
     [{ size: 2_000_000 }, "offer-too-large", /does not fit ota_1/],
     [{ size: 0 }, "offer-malformed", /positive whole number/],
     [{ size: 1.5 }, "offer-malformed", /positive whole number/],
-    [{ version: "" }, "offer-malformed", /version/],
     [{ version: "x".repeat(40) }, "offer-malformed", /31 characters/],
     [{ source: { kind: "http", url: "ftp://h/x.bin" } }, "offer-malformed", /http/],
     [{ source: { kind: "http", url: "file:///etc/passwd" } }, "offer-malformed", /http/],
@@ -68,4 +67,15 @@ test("a downgrade passes only when policy allows it and the offer is marked as a
     decide({ ...older, rollback: true }, running, slot, { allowDowngrade: true }).kind,
     "accept",
   );
+});
+
+test("an offer without a version is judged by the version in its image", () => {
+  const unnamed = { ...base, version: "" };
+  assert.equal(decide(unnamed, running, slot, config).kind, "accept");
+  assert.doesNotThrow(() => checkImageVersion(unnamed, "2.0.1", running, config));
+  assert.throws(
+    () => checkImageVersion(unnamed, "1.0.0", running, config),
+    /lower than the running 2\.0\.0/,
+  );
+  assert.throws(() => checkImageVersion(unnamed, "2.0.0", running, config), /already runs/);
 });

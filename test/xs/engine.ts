@@ -20,7 +20,7 @@ import type { CaseStatus } from "./runtime";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-let appImage = new Uint8Array(0);
+let appImage: Uint8Array = new Uint8Array(0);
 
 /** Operations a case may call synchronously on the Node side with `host()` from runtime.ts. */
 export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {

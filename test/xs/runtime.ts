@@ -20,6 +20,9 @@ export type CaseStatus =
 export type Command = { op: "list" } | { op: "start"; name: string } | { op: "tick" };
 
 interface EngineGlobals {
+  /** XS and Node both have them; declared here because the hosts' tsconfig has no DOM types. */
+  TextEncoder: new () => { encode(text: string): Uint8Array };
+  TextDecoder: new () => { decode(bytes: Uint8Array): string };
   /** XS: a synchronous message to the Node side. */
   issueCommand?: (message: ArrayBuffer) => ArrayBuffer;
   /** XS: receives the driver's commands. */
@@ -50,10 +53,12 @@ export function host<T>(operation: string, argument: unknown): T {
   let reply: string;
   if (engine.hostCall) reply = engine.hostCall(request);
   else if (engine.issueCommand) {
-    const bytes = utf8Encode(request);
+    // xsnap has TextEncoder/TextDecoder: the core's byte-at-a-time codec is quadratic on XS's
+    // UTF-8 strings, too slow for large messages.
+    const bytes = new engine.TextEncoder().encode(request);
     const buffer = new ArrayBuffer(bytes.length);
     new Uint8Array(buffer).set(bytes);
-    reply = utf8Decode(new Uint8Array(engine.issueCommand(buffer)));
+    reply = new engine.TextDecoder().decode(new Uint8Array(engine.issueCommand(buffer)));
   } else throw new Error("no host to call");
   const parsed = JSON.parse(reply) as { value?: T; error?: string };
   if (parsed.error !== undefined) throw new Error(`host ${operation}: ${parsed.error}`);

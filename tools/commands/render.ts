@@ -13,6 +13,7 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
   const out = process.stdout;
   const prefix = options.prefix ?? "";
   let barShown = false;
+  let quarter = -1;
   const line = (text: string) => {
     if (barShown) out.write("\n");
     barShown = false;
@@ -40,8 +41,11 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
         break;
       case "progress": {
         if (!options.tty) {
-          if (event.percent % 25 === 0)
-            line(`download: ${event.percent}% (${event.bytes}/${event.total})`);
+          // Without a terminal, a line at each quarter is enough.
+          const q = Math.floor(event.percent / 25);
+          if (q !== quarter)
+            line(`download: ${event.percent}% (${event.bytes}/${event.total} bytes)`);
+          quarter = q;
           break;
         }
         const filled = Math.round((event.percent / 100) * BAR);
@@ -51,11 +55,12 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
         barShown = true;
         break;
       }
-      case "report":
-        line(
-          `report: ${event.status}${event.failure ? ` (${event.failure.code}: ${event.failure.message})` : ""}`,
-        );
+      case "report": {
+        const failure = event.failure ? ` (${event.failure.code}: ${event.failure.message})` : "";
+        const delivery = event.delivered ? "" : ` -- not delivered: ${event.error}`;
+        line(`report: ${event.status}${failure}${delivery}`);
         break;
+      }
       case "confirm":
         line(`confirmed: ${event.version} in ${event.slot} is marked valid`);
         break;

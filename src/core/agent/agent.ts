@@ -8,7 +8,7 @@ import { asOtaError, otaError, type OtaError } from "../errors";
 import { matchDigest } from "../hash/index";
 import { Journal } from "../journal";
 import type { Offer, Report, ReportStatus } from "../offer";
-import { decide } from "../policy";
+import { checkImageVersion, decide } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage } from "../ports";
 import { CheckedRecord } from "../record";
 import type { ByteSource } from "../source";
@@ -67,6 +67,9 @@ export type AgentNotice =
       id: string;
       status: ReportStatus;
       failure?: { code: string; message: string };
+      /** Whether the cloud took it; a final report that was not delivered is sent again. */
+      delivered: boolean;
+      error?: string;
     }
   | { event: "confirm"; version: string; slot: string }
   | { event: "rollback"; version: string; reason: string }
@@ -236,8 +239,10 @@ export class Agent {
     });
   }
 
+  /** An offer without a version is the same update as one whose version came from its image. */
   private sameUpdate(a: Offer, b: Offer): boolean {
-    return a.backend === b.backend && a.id === b.id && a.version === b.version;
+    const versions = a.version === "" || b.version === "" || a.version === b.version;
+    return a.backend === b.backend && a.id === b.id && versions;
   }
 
   private onOffer(offer: Offer): void {
@@ -277,15 +282,13 @@ export class Agent {
     if (this.record && this.sameUpdate(offer, this.record.offer)) {
       report.previousVersion = this.record.previousVersion;
     }
-    this.notify({ event: "report", id: offer.id, status, failure: report.failure });
+    const notice = { event: "report" as const, id: offer.id, status, failure: report.failure };
     try {
       await this.backend.report(report);
+      this.notify({ ...notice, delivered: true });
       return true;
     } catch (error) {
-      this.ports.logger.log(
-        "warn",
-        `report ${status} for ${offer.id} not accepted: ${String(error)}`,
-      );
+      this.notify({ ...notice, delivered: false, error: String(error) });
       return false;
     }
   }
@@ -346,7 +349,17 @@ export class Agent {
         logger,
         nativeDigests: this.ports.nativeDigests,
         config: this.config,
-        expect: { chipId: this.config.chipId, version: offer.version, project: offer.title },
+        expect: {
+          chipId: this.config.chipId,
+          version: offer.version || undefined,
+          project: offer.title,
+        },
+        onHeader: (header) => {
+          if (offer.version !== "") return;
+          checkImageVersion(offer, header.version, this.running, this.config);
+          // From here on the update is known by the image's version (the record after reboot too).
+          offer = this.active = { ...offer, version: header.version };
+        },
         refresh: this.backend.refresh
           ? async () => {
               const fresh = await this.backend.refresh!(offer);

@@ -46,9 +46,16 @@ export function utf8Decode(bytes: Uint8Array): string {
     let c = 0xfffd;
     let need = 0;
     if (b < 0x80) c = b;
-    else if (b >= 0xc2 && b < 0xe0) ((c = b & 31), (need = 1));
-    else if (b >= 0xe0 && b < 0xf0) ((c = b & 15), (need = 2));
-    else if (b >= 0xf0 && b < 0xf5) ((c = b & 7), (need = 3));
+    else if (b >= 0xc2 && b < 0xe0) {
+      c = b & 31;
+      need = 1;
+    } else if (b >= 0xe0 && b < 0xf0) {
+      c = b & 15;
+      need = 2;
+    } else if (b >= 0xf0 && b < 0xf5) {
+      c = b & 7;
+      need = 3;
+    }
     let ok = true;
     for (let k = 0; k < need; k++) {
       if (i >= bytes.length || (bytes[i] & 0xc0) !== 0x80) {

@@ -1,0 +1,300 @@
+// A JobExecution's jobDocument, read as one of the four firmware-update forms the seeds use, or
+// recognised as somebody else's job. The forms (reference: protocols-and-peers.md 2.1, 3.1, 6):
+//   nRF aws_fota  {operation:"app_fw_update", fwversion, size, location:{protocol, host, path}}
+//   Zerynth       {operation?:"fota", bc_idx, bc_crc (MD5), bc_size, bc_url, version?}
+//   AWS OTA       {afr_ota:{protocols, files:[{filesize, update_data_url, auth_scheme, sig-...}]},
+//                  version?}
+//   plain         {url, size, version, md5 | sha256}
+// A document in none of these forms is a custom job for the application (AWS OTA's
+// OtaJobEventParseCustomJob, Zerynth's job_cbk): it is never failed here.
+
+import type { FailureCode } from "../../core/errors";
+import type { HashAlgorithm } from "../../core/ports";
+import type { Offer } from "../../core/offer";
+import { JOB_ID } from "./topics";
+
+export type JobDocumentFormat = "nrf" | "zerynth" | "afr_ota" | "plain";
+
+export type ParsedJob =
+  | { kind: "offer"; format: JobDocumentFormat; offer: Offer }
+  /** A firmware job the device cannot take: the backend reports it REJECTED with the reason. */
+  | {
+      kind: "refused";
+      format: JobDocumentFormat;
+      code: Extract<FailureCode, "offer-malformed" | "offer-unsupported">;
+      message: string;
+    }
+  | { kind: "custom" };
+
+/** S3 presigned URLs run to ~1.5 kB (AWS OTA's OTA_REQUEST_URL_MAX_SIZE is 1500). */
+export const MAX_URL_LENGTH = 2048;
+export const MAX_VERSION_LENGTH = 64;
+/** Base64 of the 384 bytes AWS OTA allows for a signature. */
+export const MAX_SIGNATURE_LENGTH = 512;
+const MAX_SIZE = 0xffffffff;
+
+/** Thrown inside this module only, and turned into a "refused" result. */
+interface Refusal {
+  refusal: true;
+  code: "offer-malformed" | "offer-unsupported";
+  message: string;
+}
+
+function refuse(message: string, code: Refusal["code"] = "offer-malformed"): Refusal {
+  return { refusal: true, code, message };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !(value instanceof Array);
+}
+
+function shown(value: unknown): string {
+  const text = value === undefined ? "nothing" : JSON.stringify(value);
+  return text.length > 40 ? text.substring(0, 37) + "..." : text;
+}
+
+/** Printable ASCII only: what survives in an HTTP request line and in statusDetails. */
+const PRINTABLE = /^[\x21-\x7e]+$/;
+
+function text(doc: Record<string, unknown>, key: string, max: number, what: string): string {
+  const value = doc[key];
+  if (typeof value !== "string")
+    throw refuse(what + ' "' + key + '" must be a string, got ' + shown(value));
+  if (value.length === 0) throw refuse(what + ' "' + key + '" is empty');
+  if (value.length > max)
+    throw refuse(
+      what + ' "' + key + '" is ' + value.length + " characters long, at most " + max + " allowed",
+    );
+  if (!PRINTABLE.test(value))
+    throw refuse(what + ' "' + key + '" holds spaces or control characters: ' + shown(value));
+  return value;
+}
+
+function size(doc: Record<string, unknown>, key: string, what: string): number {
+  const value = doc[key];
+  if (typeof value !== "number" || value !== Math.floor(value) || value <= 0 || value > MAX_SIZE)
+    throw refuse(
+      what + ' "' + key + '" must be a positive whole number of bytes, got ' + shown(value),
+    );
+  return value;
+}
+
+function url(doc: Record<string, unknown>, key: string, what: string): string {
+  const value = text(doc, key, MAX_URL_LENGTH, what);
+  if (!/^https?:\/\/[^/?#]+([/?#].*)?$/i.test(value))
+    throw refuse(what + ' "' + key + '" is not an http(s) URL: ' + shown(value));
+  return value;
+}
+
+function digest(
+  doc: Record<string, unknown>,
+  key: string,
+  algorithm: HashAlgorithm,
+  length: number,
+  what: string,
+): string {
+  const value = doc[key];
+  if (typeof value !== "string" || value.length !== length || !/^[0-9a-fA-F]+$/.test(value))
+    throw refuse(
+      what +
+        ' "' +
+        key +
+        '" must be the ' +
+        length +
+        "-digit hex " +
+        algorithm +
+        ", got " +
+        shown(value),
+    );
+  return value.toLowerCase();
+}
+
+function version(doc: Record<string, unknown>, key: string, what: string): string {
+  return text(doc, key, MAX_VERSION_LENGTH, what);
+}
+
+function optionalVersion(doc: Record<string, unknown>, key: string, what: string): string {
+  return doc[key] === undefined ? "" : version(doc, key, what);
+}
+
+function offer(
+  jobId: string,
+  fields: Pick<Offer, "version" | "size" | "source" | "hashes"> & Partial<Offer>,
+  format: JobDocumentFormat,
+  context: Offer["context"] = {},
+): Offer {
+  const result: Offer = {
+    backend: "aws",
+    id: jobId,
+    version: fields.version,
+    size: fields.size,
+    source: fields.source,
+    hashes: fields.hashes,
+    context: { format },
+  };
+  if (fields.signature) result.signature = fields.signature;
+  for (const key in context) result.context[key] = context[key];
+  return result;
+}
+
+function nrf(jobId: string, doc: Record<string, unknown>): Offer {
+  const what = "nRF job document:";
+  const fwversion = version(doc, "fwversion", what);
+  const bytes = size(doc, "size", what);
+  const location = doc.location;
+  if (!isObject(location))
+    throw refuse(what + ' "location" must be an object with host and path, got ' + shown(location));
+  // aws_fota uses host and path only; the protocol is "http:" in the doc's example. Without one,
+  // TLS, as the library's sec_tag would give.
+  let protocol = "https:";
+  if (location.protocol !== undefined) {
+    const given = String(location.protocol).toLowerCase();
+    if (typeof location.protocol !== "string" || !/^https?:?$/.test(given))
+      throw refuse(
+        what + ' "location.protocol" must be "http:" or "https:", got ' + shown(location.protocol),
+      );
+    protocol = given.charAt(given.length - 1) === ":" ? given : given + ":";
+  }
+  const host = text(location, "host", 253, what + " location");
+  if (!/^[a-zA-Z0-9.:[\]-]+$/.test(host))
+    throw refuse(what + ' "location.host" is not a host name: ' + shown(host));
+  const path = text(location, "path", MAX_URL_LENGTH, what + " location");
+  const full = protocol + "//" + host + "/" + (path.charAt(0) === "/" ? path.substring(1) : path);
+  if (full.length > MAX_URL_LENGTH)
+    throw refuse(
+      what + " the URL made of host and path is longer than " + MAX_URL_LENGTH + " characters",
+    );
+  return offer(
+    jobId,
+    { version: fwversion, size: bytes, source: { kind: "http", url: full }, hashes: {} },
+    "nrf",
+  );
+}
+
+function zerynth(jobId: string, doc: Record<string, unknown>): Offer {
+  const what = "Zerynth job document:";
+  const context: Offer["context"] = {};
+  if (doc.bc_idx !== undefined) {
+    const idx = doc.bc_idx;
+    if (typeof idx !== "number" || idx !== Math.floor(idx) || idx < 0 || idx > 255)
+      throw refuse(what + ' "bc_idx" must be a slot number 0-255, got ' + shown(idx));
+    context.bcIdx = idx;
+  }
+  return offer(
+    jobId,
+    {
+      version: optionalVersion(doc, "version", what),
+      size: size(doc, "bc_size", what),
+      source: { kind: "http", url: url(doc, "bc_url", what) },
+      hashes: { md5: digest(doc, "bc_crc", "md5", 32, what) },
+    },
+    "zerynth",
+    context,
+  );
+}
+
+function afrOta(jobId: string, doc: Record<string, unknown>): Offer {
+  const what = "AWS OTA job document:";
+  const ota = doc.afr_ota;
+  if (!isObject(ota)) throw refuse(what + ' "afr_ota" must be an object, got ' + shown(ota));
+  const protocols = ota.protocols;
+  if (!(protocols instanceof Array) || protocols.length === 0)
+    throw refuse(what + ' "protocols" must be a list such as ["HTTP"], got ' + shown(protocols));
+  let http = false;
+  for (let i = 0; i < protocols.length; i++) {
+    if (typeof protocols[i] !== "string")
+      throw refuse(what + ' "protocols" must hold strings, got ' + shown(protocols[i]));
+    if (protocols[i] === "HTTP") http = true;
+  }
+  if (!http)
+    throw refuse(
+      what + " protocols " + shown(protocols) + " offer no HTTP: MQTT streams are not supported",
+      "offer-unsupported",
+    );
+  const files = ota.files;
+  if (!(files instanceof Array) || files.length === 0 || !isObject(files[0]))
+    throw refuse(what + ' "files" must be a list with one file, got ' + shown(files));
+  // Only files[0] is used, as in the AWS OTA library (OTA_MAX_FILES 1).
+  const file = files[0] as Record<string, unknown>;
+  if (file.fileType !== undefined && file.fileType !== 0)
+    throw refuse(
+      what + " fileType " + shown(file.fileType) + " is not firmware (0)",
+      "offer-unsupported",
+    );
+  const fields: Parameters<typeof offer>[1] = {
+    version: optionalVersion(doc, "version", what),
+    size: size(file, "filesize", what),
+    source: { kind: "http", url: url(file, "update_data_url", what) },
+    hashes: {},
+  };
+  const context: Offer["context"] = {};
+  if (file.auth_scheme !== undefined) context.authScheme = text(file, "auth_scheme", 64, what);
+  if (file["sig-sha256-ecdsa"] !== undefined) {
+    const value = text(file, "sig-sha256-ecdsa", MAX_SIGNATURE_LENGTH, what);
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value))
+      throw refuse(what + ' "sig-sha256-ecdsa" is not base64: ' + shown(value));
+    fields.signature = { algorithm: "ecdsa-p256-sha256", value };
+    if (file.certfile !== undefined)
+      fields.signature.certificate = text(file, "certfile", 256, what);
+  }
+  return offer(jobId, fields, "afr_ota", context);
+}
+
+function plain(jobId: string, doc: Record<string, unknown>): Offer {
+  const what = "job document:";
+  const hashes: Offer["hashes"] = {};
+  if (doc.md5 !== undefined) hashes.md5 = digest(doc, "md5", "md5", 32, what);
+  if (doc.sha256 !== undefined) hashes.sha256 = digest(doc, "sha256", "sha256", 64, what);
+  if (!hashes.md5 && !hashes.sha256)
+    throw refuse(what + ' it needs "md5" or "sha256" of the image');
+  return offer(
+    jobId,
+    {
+      version: version(doc, "version", what),
+      size: size(doc, "size", what),
+      source: { kind: "http", url: url(doc, "url", what) },
+      hashes,
+    },
+    "plain",
+  );
+}
+
+/** Which firmware form a document is in, or undefined for a custom job. */
+export function documentFormat(document: unknown): JobDocumentFormat | undefined {
+  if (!isObject(document)) return undefined;
+  if (document.afr_ota !== undefined) return "afr_ota";
+  const operation = document.operation;
+  if (operation === "app_fw_update") return "nrf";
+  if (operation === "fota") return "zerynth";
+  if (operation !== undefined) return undefined;
+  for (const key in document) if (key.substring(0, 3) === "bc_") return "zerynth";
+  if (document.url !== undefined) return "plain";
+  return undefined;
+}
+
+/**
+ * Reads a job document as an Offer with id = jobId. afr_ota and Zerynth documents name no version;
+ * an optional top-level "version" (which their own libraries ignore) supplies it, else it is "".
+ */
+export function parseJobDocument(jobId: string, document: unknown): ParsedJob {
+  const format = documentFormat(document);
+  if (!format) return { kind: "custom" };
+  const doc = document as Record<string, unknown>;
+  try {
+    if (!JOB_ID.test(jobId))
+      throw refuse("job id " + shown(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
+    const parse =
+      format === "nrf"
+        ? nrf
+        : format === "zerynth"
+          ? zerynth
+          : format === "afr_ota"
+            ? afrOta
+            : plain;
+    return { kind: "offer", format, offer: parse(jobId, doc) };
+  } catch (error) {
+    const refusal = error as Refusal;
+    if (!refusal || refusal.refusal !== true) throw error;
+    return { kind: "refused", format, code: refusal.code, message: refusal.message };
+  }
+}

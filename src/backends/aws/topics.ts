@@ -1,0 +1,81 @@
+// AWS IoT Jobs MQTT topics ($aws/things/<thing>/jobs/...), built and parsed in one place so that
+// the backend and the local cloud agree on them. The service asks devices to check the thing name
+// of every incoming topic before acting on it (jobs-mqtt-api.md), hence parseJobsTopic's `thing`.
+
+/** thingName: 1-128 of [a-zA-Z0-9:_-] (jobs.h JOBS_THINGNAME_MAX_LENGTH). */
+export const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+/** jobId: 1-64 of [a-zA-Z0-9_-] (jobs.h JOBS_JOBID_MAX_LENGTH). */
+export const JOB_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+
+export type JobsApi =
+  /** GetPendingJobExecutions */
+  | "get"
+  /** StartNextPendingJobExecution */
+  | "start-next"
+  /** DescribeJobExecution (jobId may be "$next") */
+  | "describe"
+  /** UpdateJobExecution */
+  | "update"
+  /** JobExecutionsChanged */
+  | "notify"
+  /** NextJobExecutionChanged */
+  | "notify-next";
+
+export interface JobsTopic {
+  thing: string;
+  api: JobsApi;
+  /** With "describe" and "update". */
+  jobId?: string;
+  /** Absent on a request or a notification. */
+  reply?: "accepted" | "rejected";
+}
+
+export function jobsPrefix(thing: string): string {
+  return "$aws/things/" + thing + "/jobs/";
+}
+
+/** The topic of an API call, or of its reply. */
+export function jobsTopic(
+  thing: string,
+  api: JobsApi,
+  jobId?: string,
+  reply?: "accepted" | "rejected",
+): string {
+  let topic = jobsPrefix(thing);
+  if (api === "describe") topic += jobId + "/get";
+  else if (api === "update") topic += jobId + "/update";
+  else topic += api;
+  return reply ? topic + "/" + reply : topic;
+}
+
+/**
+ * Reads a Jobs topic. Undefined for anything else, and for a Jobs topic of another thing when
+ * `thing` is given.
+ */
+export function parseJobsTopic(topic: string, thing?: string): JobsTopic | undefined {
+  const parts = topic.split("/");
+  if (parts.length < 4 || parts[0] !== "$aws" || parts[1] !== "things" || parts[3] !== "jobs")
+    return undefined;
+  const name = parts[2];
+  if (!THING_NAME.test(name) || (thing !== undefined && name !== thing)) return undefined;
+  const rest = parts.slice(4);
+  let reply: "accepted" | "rejected" | undefined;
+  const last = rest[rest.length - 1];
+  // "<jobId>/get" and "get/accepted" both have two parts: the reply word tells them apart.
+  if (rest.length >= 2 && (last === "accepted" || last === "rejected")) {
+    reply = last;
+    rest.pop();
+  }
+  if (rest.length === 1) {
+    const api = rest[0];
+    if (api === "get" || api === "start-next") return { thing: name, api, reply };
+    if ((api === "notify" || api === "notify-next") && !reply) return { thing: name, api };
+    return undefined;
+  }
+  if (rest.length === 2 && (rest[0] === "$next" || JOB_ID.test(rest[0]))) {
+    if (rest[1] === "get") return { thing: name, api: "describe", jobId: rest[0], reply };
+    if (rest[1] === "update" && rest[0] !== "$next")
+      return { thing: name, api: "update", jobId: rest[0], reply };
+  }
+  return undefined;
+}
