@@ -70,6 +70,25 @@ function parsePowerCutAt(): number | undefined {
 const powerCutAt = parsePowerCutAt();
 let processOperations = 0;
 
+/**
+ * OTAFLOW_POWER_CUT_AT_ADDRESS=<address>[+<length>] makes the process SIGKILL itself right before
+ * the first erase or write that touches that flash range (e.g. 0xd000+0x2000, the otadata
+ * partition: a power cut in the middle of the otadata switch), whatever came before it.
+ */
+function parsePowerCutAddress(): { start: number; end: number } | undefined {
+  const text = process.env.OTAFLOW_POWER_CUT_AT_ADDRESS;
+  if (text === undefined || text === "") return undefined;
+  const [start, length = "1"] = text.split("+").map((part) => part.trim());
+  const range = { start: Number(start), end: Number(start) + Number(length) };
+  if (!Number.isInteger(range.start) || range.start < 0 || !(range.end > range.start))
+    throw new Error(
+      `OTAFLOW_POWER_CUT_AT_ADDRESS must be ADDRESS or ADDRESS+LENGTH, not "${text}"`,
+    );
+  return range;
+}
+
+const powerCutAddress = parsePowerCutAddress();
+
 function checkFlashSize(size: number): void {
   const powerOfTwo = Number.isInteger(size) && size > 0 && (size & (size - 1)) === 0;
   if (!powerOfTwo || size < MIN_FLASH_SIZE || size > MAX_FLASH_SIZE)
@@ -212,6 +231,8 @@ export class FlashFile {
   private startOperation(kind: FlashOperationKind, offset: number, length: number): number {
     const index = this.operations++;
     if (powerCutAt !== undefined && processOperations === powerCutAt)
+      process.kill(process.pid, "SIGKILL");
+    if (powerCutAddress && offset < powerCutAddress.end && powerCutAddress.start < offset + length)
       process.kill(process.pid, "SIGKILL");
     processOperations++;
     const allowed = this.beforeOperation?.(kind, index, offset, length);

@@ -13,6 +13,8 @@ import type { BenchSection } from "./section";
 const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   hashes: () => import("./hashes"),
   "thingsboard-window": () => import("./thingsboard-window"),
+  "core-memory": () => import("./core-memory"),
+  simulator: () => import("./simulator"),
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

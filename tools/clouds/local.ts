@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseImageHeader, IMAGE_PREFIX_SIZE } from "../../src/core/image/esp-image";
 import { startEmbeddedBroker, type RunningBroker } from "../broker/index";
-import { startFirmwareServer, type FirmwareServer } from "../fwserver/index";
+import { startFirmwareServer, type FirmwareServer, type RequestRecord } from "../fwserver/index";
 import { firmwareJobDocument, startAwsCloud, type AwsCloud } from "./aws/index";
 import { startThingsBoardCloud, type ThingsBoardCloud } from "./thingsboard/index";
 import { startTencentCloud, type TencentCloud } from "./tencent/index";
@@ -35,6 +35,8 @@ export interface LocalCloud {
   readonly backend: LocalBackend;
   readonly brokerUrl: string;
   readonly firmwareUrl: string;
+  /** Every request the firmware server answered, oldest first (with its Range header). */
+  firmwareRequests(): RequestRecord[];
   /** Registers a device with clouds that authenticate (ThingsBoard tokens, Tencent secrets). */
   register(target: LocalTarget): { secret?: string };
   /** Publishes an image file on the firmware server and offers it to the target device. */
@@ -223,6 +225,7 @@ export async function startLocalCloud(
   return {
     backend,
     firmwareUrl: server.url,
+    firmwareRequests: () => server.requests,
     ...face,
     async close() {
       for (const close of closers) await close();
