@@ -16,6 +16,7 @@ import { FlashBootControl } from "./boot-control";
 import { boot, type BootResult } from "./bootloader";
 import { nodeClock } from "./clock";
 import { FlashFile } from "./flash";
+import { nodeDigests } from "./digests";
 import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
 import { FlashSlotWriter } from "./slot";
@@ -166,6 +167,7 @@ async function runOneBoot(
     store: new FlashKeyValueStore(flash),
     clock: nodeClock,
     logger,
+    nativeDigests: nodeDigests,
   };
   const cloud = options.cloud;
   const mqtt = connectMqtt({ url: cloud.brokerUrl, ...cloud.identity, ...cloud.tls });
