@@ -33,8 +33,11 @@ export interface TransferContext {
   logger: Logger;
   nativeDigests?: NativeDigests;
   config: TransferConfig;
-  /** What the image header must say (chip, version, project, secure version). */
-  expect: ImageExpectation;
+  /**
+   * What the ESP-IDF image header must say (chip, version, project, secure version). Without it the
+   * bytes are a package, not an app image, and only the offer's digests judge them.
+   */
+  expect?: ImageExpectation;
   /** Further judgement of the header, as soon as it has arrived; throws to refuse the image. */
   onHeader?: (header: ImageHeader) => void;
   /** A fresh source after the URL expired (403), or undefined if the cloud has none. */
@@ -49,8 +52,11 @@ export interface TransferContext {
 export interface TransferResult {
   /** Final digest of every algorithm the offer gave a value for. */
   digests: Partial<Record<HashAlgorithm, Uint8Array>>;
-  /** Judges the image's structure, checksum byte and appended SHA-256 (throws image-invalid). */
-  verifyImage: () => ImageVerification;
+  /**
+   * Judges the image's structure, checksum byte and appended SHA-256 (throws image-invalid); gives
+   * undefined for a package, which has no such structure.
+   */
+  verifyImage: () => ImageVerification | undefined;
   /** Offset the transfer resumed from (0 for a fresh one). */
   resumedFrom: number;
   /** Bytes that came over the network in this transfer. */
@@ -60,7 +66,7 @@ export interface TransferResult {
 /** Everything that is fed every byte of the image, in order. */
 class Checks {
   readonly digests: { algorithm: HashAlgorithm; digest: Digest }[] = [];
-  readonly verifier: EspImageVerifier;
+  readonly verifier: EspImageVerifier | undefined;
   private prefix = new Uint8Array(IMAGE_PREFIX_SIZE);
   private seen = 0;
 
@@ -69,22 +75,23 @@ class Checks {
     for (const algorithm of Object.keys(context.offer.hashes) as HashAlgorithm[]) {
       this.digests.push({ algorithm, digest: createDigest(algorithm, native) });
     }
-    this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
+    if (context.expect) this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
   }
 
   update(chunk: Uint8Array): void {
     // The image header is judged as soon as its 288 bytes are in, long before the image ends.
-    if (this.seen < IMAGE_PREFIX_SIZE) {
+    const expect = this.context.expect;
+    if (expect && this.seen < IMAGE_PREFIX_SIZE) {
       const take = Math.min(IMAGE_PREFIX_SIZE - this.seen, chunk.length);
       this.prefix.set(chunk.subarray(0, take), this.seen);
       this.seen += take;
       if (this.seen === IMAGE_PREFIX_SIZE) {
         const header = parseImageHeader(this.prefix);
-        checkImageHeader(header, this.context.expect);
+        checkImageHeader(header, expect);
         if (this.context.onHeader) this.context.onHeader(header);
       }
     }
-    this.verifier.update(chunk);
+    if (this.verifier) this.verifier.update(chunk);
     for (let i = 0; i < this.digests.length; i++) this.digests[i].digest.update(chunk);
   }
 }
@@ -199,5 +206,10 @@ export async function transfer(context: TransferContext): Promise<TransferResult
     digests[checks.digests[i].algorithm] = checks.digests[i].digest.digest();
   }
   const verifier = checks.verifier;
-  return { digests, verifyImage: () => verifier.finish(offer.size), resumedFrom, fetched };
+  return {
+    digests,
+    verifyImage: () => (verifier ? verifier.finish(offer.size) : undefined),
+    resumedFrom,
+    fetched,
+  };
 }

@@ -9,7 +9,7 @@ import { matchDigest } from "../hash/index";
 import { Journal } from "../journal";
 import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide } from "../policy";
-import type { HashAlgorithm, HostPorts, ImageState, RunningImage } from "../ports";
+import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
 import { CheckedRecord } from "../record";
 import type { ByteSource } from "../source";
 import { transfer, type TransferConfig } from "../transfer";
@@ -75,9 +75,18 @@ export type AgentNotice =
   | { event: "rollback"; version: string; reason: string }
   | { event: "error"; code: string; message: string };
 
+/**
+ * Installs a verified package that is not firmware (ThingsBoard software): the agent has written
+ * it to ports.slot (a file or partition the application chose) and reports succeeded once this
+ * resolves, failed if it rejects. No reboot, no self-test.
+ */
+export type Install = (offer: Offer, slot: SlotWriter) => Promise<void>;
+
 export interface AgentOptions {
   ports: HostPorts;
   backend: Backend;
+  /** Makes this agent one for packages rather than firmware. */
+  install?: Install;
   selfTest?: SelfTest;
   config?: Partial<AgentConfig>;
   onNotice?: (notice: AgentNotice) => void;
@@ -115,6 +124,9 @@ export class Agent {
   private readonly machine: StateMachine;
   private readonly journal: Journal;
   private readonly updates: CheckedRecord<UpdateRecord>;
+  private readonly install: Install | undefined;
+  /** The package installed last (package agents), which the version policy compares with. */
+  private readonly installed: CheckedRecord<{ id: string; version: string }>;
   private running!: RunningImage;
   private record: UpdateRecord | undefined;
   /** The offer being downloaded, verified or staged. */
@@ -143,6 +155,8 @@ export class Agent {
       "ota.update",
       this.ports.logger,
     );
+    this.install = options.install;
+    this.installed = new CheckedRecord(this.ports.store, "ota.package", this.ports.logger);
     this.cloudReachable = new Promise<void>((resolve) => (this.reachable = resolve));
   }
 
@@ -169,6 +183,12 @@ export class Agent {
       };
       await this.updates.save(this.record);
       this.notify({ event: "rollback", version: target, reason: this.record.failure.message });
+    }
+    if (event === "boot-confirmed" && this.record && this.record.phase !== "confirmed") {
+      // Power was cut after the image marked itself valid but before the record said so: the
+      // flash is the truth, and the succeeded report is still owed.
+      this.record.phase = "confirmed";
+      await this.updates.save(this.record);
     }
     this.machine.fire(event);
     if (event === "boot-new-image") {
@@ -296,7 +316,11 @@ export class Agent {
   private async handleOffer(offer: Offer): Promise<void> {
     if (this.stopped || this.machine.state !== "idle") return;
     this.notify({ event: "offer", id: offer.id, version: offer.version, size: offer.size });
-    const decision = decide(offer, this.running, this.ports.slot, this.config);
+    const current = this.install ? await this.installed.load() : undefined;
+    const against = this.install
+      ? { ...this.running, version: current ? current.version : "" }
+      : this.running;
+    const decision = decide(offer, against, this.ports.slot, this.config);
     if (decision.kind !== "accept") {
       this.machine.fire("offer-declined");
       if (decision.kind === "current") await this.report(offer, "current");
@@ -349,11 +373,13 @@ export class Agent {
         logger,
         nativeDigests: this.ports.nativeDigests,
         config: this.config,
-        expect: {
-          chipId: this.config.chipId,
-          version: offer.version || undefined,
-          project: offer.title,
-        },
+        expect: this.install
+          ? undefined
+          : {
+              chipId: this.config.chipId,
+              version: offer.version || undefined,
+              project: offer.title,
+            },
         onHeader: (header) => {
           if (offer.version !== "") return;
           checkImageVersion(offer, header.version, this.running, this.config);
@@ -409,6 +435,7 @@ export class Agent {
     }
     this.machine.fire("verify-passed");
     await this.report(offer, "verified");
+    if (this.install) return this.installPackage(offer, this.install);
 
     this.record = {
       offer,
@@ -434,6 +461,21 @@ export class Agent {
     this.machine.fire("staged");
     await this.report(offer, "updating");
     if (this.config.autoReboot && !this.stopped) await this.ports.boot.reboot();
+  }
+
+  private async installPackage(offer: Offer, install: Install): Promise<void> {
+    await this.journal.clear();
+    await this.report(offer, "updating");
+    try {
+      await install(offer, this.ports.slot);
+      await this.installed.save({ id: offer.id, version: offer.version });
+    } catch (error) {
+      this.machine.fire("stage-failed");
+      await this.report(offer, "failed", { failure: failureOf(asOtaError(error)) });
+      return;
+    }
+    this.machine.fire("installed");
+    await this.report(offer, "succeeded");
   }
 
   private checkDigests(offer: Offer, digests: Partial<Record<HashAlgorithm, Uint8Array>>): void {

@@ -37,6 +37,8 @@ export type AgentEvent =
   | "verify-passed"
   | "verify-failed"
   | "staged"
+  /** A package (not firmware) was handed to the application, which installed it. */
+  | "installed"
   | "stage-failed"
   | "self-test-passed"
   | "self-test-failed";
@@ -77,6 +79,7 @@ export const TRANSITIONS: readonly Transition[] = [
     does: "report failed, forget the journal",
   },
   { from: "staging", event: "staged", to: "rebooting", does: "report updating, reboot" },
+  { from: "staging", event: "installed", to: "idle", does: "report succeeded (no reboot)" },
   { from: "staging", event: "stage-failed", to: "idle", does: "report failed" },
   { from: "testing", event: "self-test-passed", to: "idle", does: "mark valid, report succeeded" },
   {
