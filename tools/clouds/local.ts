@@ -94,7 +94,7 @@ export async function startLocalCloud(
     };
   };
 
-  let face: Omit<LocalCloud, "backend" | "firmwareUrl" | "close">;
+  let face: Omit<LocalCloud, "backend" | "firmwareUrl" | "firmwareRequests" | "close">;
   if (backend === "aws") {
     const broker: RunningBroker = await startEmbeddedBroker({ port: options.port });
     const aws: AwsCloud = await startAwsCloud({

@@ -118,7 +118,7 @@ function summary(result: TransferResult) {
   return {
     md5: toHex(result.digests.md5!),
     sha256: toHex(result.digests.sha256!),
-    imageLength: image.imageLength,
+    imageLength: image?.imageLength,
     resumedFrom: result.resumedFrom,
     fetched: result.fetched,
   };
