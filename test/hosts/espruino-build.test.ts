@@ -1,0 +1,121 @@
+// The Espruino build: ES5 output, nothing Espruino 2v2x lacks outside the prelude, hoisting that
+// keeps the meaning of the code, and the test realm really missing what Espruino misses.
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { parse, type Node } from "acorn";
+import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
+import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
+import { hoist } from "../../tools/espruino/hoist";
+import { EspruinoDevice } from "../../tools/espruino/realm";
+
+let built: EspruinoBuild;
+
+before(async () => {
+  built = await buildEspruino();
+});
+
+/** Runs `script` as the device's boot file and returns what it printed. */
+function runOnDevice(script: string): string[] {
+  const device = new EspruinoDevice();
+  device.storage.write(".boot0", script);
+  const boot = device.boot();
+  boot.stop();
+  return boot.console;
+}
+
+describe("espruino build", () => {
+  it("emits ES5: the bundle and the boot file parse with ecmaVersion 5", () => {
+    assert.doesNotThrow(() => parse(built.code, { ecmaVersion: 5 }));
+    assert.doesNotThrow(() => parse(built.boot0, { ecmaVersion: 5 }));
+    // The parser does refuse what is newer, regular expressions included.
+    assert.throws(() => parse("const f = (a) => a;", { ecmaVersion: 5 }));
+    assert.throws(() => parse("var r = /(?<=a)b/;", { ecmaVersion: 5 }));
+  });
+
+  it("uses nothing Espruino lacks outside the prelude", () => {
+    const prelude = built.code.slice(0, built.preludeEnd);
+    assert.deepEqual(
+      findMissingFeatures(built.code, built.preludeEnd, preludeMethods(prelude)),
+      [],
+    );
+    assert.deepEqual(findMissingFeatures(built.boot0, 0, {}), []);
+  });
+
+  it("the static check finds each kind of missing feature", () => {
+    const sample = [
+      "var m = new Map();",
+      "var a = Array.from([1]);",
+      "var x = Math.imul(2, 3);",
+      "p.finally(function () {});",
+      "outer: for (;;) { break outer; }",
+      "var s = Array.prototype.includes;",
+      "var t = Array.prototype.slice;",
+    ].join("\n");
+    const found = findMissingFeatures(sample, 0, { Array: ["slice"] });
+    assert.deepEqual(
+      found.map((line) => line.replace(/^\d+:\d+ /, "")),
+      [
+        "Map",
+        "Array.from",
+        "Math.imul",
+        ".finally()",
+        "label outer",
+        "Array.prototype.includes (not in the prelude)",
+      ],
+    );
+  });
+
+  it("hoists function declarations and vars to the top of each scope, keeping the meaning", () => {
+    const source = [
+      '"use strict";',
+      "var early = twice(4);",
+      "function twice(n) {",
+      "  if (n < 0) { var never = 1; }",
+      "  for (var i = 0, sum = 0; i < 2; i++) sum += n;",
+      "  for (var key in { a: 1 }) sum += key.length;",
+      "  return add(sum, never === undefined ? 0 : 100);",
+      "  function add(a, b) { var c = a + b; return c; }",
+      "}",
+      "var result = [early, typeof never];",
+    ].join("\n");
+    const out = hoist(source);
+    const run = (code: string) => new Function(`${code}; return result;`)() as unknown[];
+    assert.deepEqual(run(out), run(source));
+    assert.deepEqual(run(out), [9, "undefined"]);
+    // In every body: declarations first (after "use strict"), and no var anywhere else.
+    const check = (body: (Node & { type: string; directive?: string })[]) => {
+      const rest = body.filter((s) => s.directive === undefined);
+      const firstOther = rest.findIndex(
+        (s) => s.type !== "FunctionDeclaration" && s.type !== "VariableDeclaration",
+      );
+      const tail = firstOther < 0 ? [] : rest.slice(firstOther);
+      assert.ok(
+        tail.every((s) => s.type !== "FunctionDeclaration" && s.type !== "VariableDeclaration"),
+      );
+    };
+    const program = parse(out, { ecmaVersion: 5 }) as unknown as { body: [] };
+    check(program.body);
+    const twice = (program.body as { type: string; body?: { body: [] } }[]).find(
+      (s) => s.type === "FunctionDeclaration",
+    )!;
+    check(twice.body!.body);
+    assert.equal((out.match(/\bvar\b/g) || []).length, 3);
+  });
+
+  it("the test realm lacks what Espruino lacks, and the prelude puts methods on prototypes", () => {
+    const probe =
+      "console.log([typeof Map, typeof Set, typeof Symbol, typeof Array.from, typeof Math.imul," +
+      " typeof Object.freeze, typeof new ArrayBuffer(1).slice, typeof Promise.race," +
+      " typeof Promise.resolve().finally, typeof TextEncoder, typeof Array.prototype.slice," +
+      " typeof String.prototype.charCodeAt, typeof Uint8Array.prototype.set].join(' '));" +
+      " console.log([typeof [].slice, typeof ''.charCodeAt, typeof new Uint8Array(1).set].join(' '));";
+    const missing = Array(13).fill("undefined").join(" ");
+    assert.deepEqual(runOnDevice(probe), [missing, "function function function"]);
+    const prelude = built.code.slice(0, built.preludeEnd);
+    const after = runOnDevice(
+      prelude +
+        "\nconsole.log([Array.prototype.slice.call([1, 2], 1)[0], typeof Function.prototype.apply].join(' '));",
+    );
+    assert.deepEqual(after, ["2 function"]);
+  });
+});
