@@ -1,0 +1,307 @@
+// The one configuration: defaults, normalisation, the error that names the bad field, and the
+// mapping onto the agent's and each backend's own configuration.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DEFAULT_CONFIG,
+  DEFAULT_POLICY,
+  agentConfigOf,
+  backendConfigOf,
+  backendNameOf,
+  checkConfig,
+  isConfigError,
+  mqttIdentityOf,
+} from "../../src/index";
+
+const RUNNING = { version: "1.0.0", project: "sensor" };
+const AWS = {
+  backend: { aws: { thingName: "dev-1" } },
+  connection: { broker: "mqtts://iot.example.com" },
+};
+
+function rejects(input: unknown, field: string, message: string): void {
+  assert.throws(
+    () => checkConfig(input),
+    (error: unknown) => {
+      assert.ok(isConfigError(error), "a ConfigError");
+      assert.equal(error.field, field);
+      assert.equal(error.message, message);
+      return true;
+    },
+  );
+}
+
+test("a minimal configuration gets every documented default", () => {
+  const config = checkConfig(AWS);
+  assert.deepEqual(config, {
+    device: {},
+    backend: { aws: { thingName: "dev-1", clientIdPrefix: "" } },
+    connection: { broker: "mqtts://iot.example.com" },
+    policy: DEFAULT_POLICY,
+    insecure: { allowPlaintext: false, skipServerVerification: false },
+  });
+  assert.deepEqual(agentConfigOf(config), DEFAULT_CONFIG);
+  assert.equal(backendNameOf(config), "aws");
+});
+
+test("the input is not kept: the result is a fresh object", () => {
+  const input = JSON.parse(JSON.stringify(AWS));
+  const config = checkConfig(input);
+  input.backend.aws.thingName = "changed";
+  assert.equal("aws" in config.backend && config.backend.aws.thingName, "dev-1");
+});
+
+test("the policy maps onto the agent's configuration", () => {
+  const config = checkConfig({
+    ...AWS,
+    device: { chipId: 9 },
+    policy: {
+      maxAttempts: 3,
+      backoff: { baseMs: 500, maxMs: 4000 },
+      journalIntervalBytes: 32768,
+      selfTestTimeoutMs: 5000,
+      allowDowngrade: true,
+      autoReboot: false,
+    },
+  });
+  assert.deepEqual(agentConfigOf(config), {
+    ...DEFAULT_CONFIG,
+    maxAttempts: 3,
+    backoff: { baseMs: 500, maxMs: 4000 },
+    journalIntervalBytes: 32768,
+    selfTestTimeoutMs: 5000,
+    allowDowngrade: true,
+    autoReboot: false,
+    chipId: 9,
+  });
+});
+
+test("a backoff base above the default maximum raises the maximum with it", () => {
+  const config = checkConfig({ ...AWS, policy: { backoff: { baseMs: 120_000 } } });
+  assert.deepEqual(config.policy.backoff, { baseMs: 120_000, maxMs: 120_000 });
+});
+
+test("each backend gets its own configuration", () => {
+  const aws = checkConfig({
+    ...AWS,
+    backend: { aws: { thingName: "dev-1", clientIdPrefix: "fleet:", stepTimeoutMinutes: 30 } },
+  });
+  assert.deepEqual(backendConfigOf(aws, RUNNING), {
+    name: "aws",
+    config: { thingName: "dev-1", clientIdPrefix: "fleet:", stepTimeoutMinutes: 30 },
+  });
+  assert.deepEqual(mqttIdentityOf(aws, Math.random), { clientId: "fleet:dev-1" });
+
+  const tb = checkConfig({
+    backend: { thingsboard: { accessToken: "A1_token" } },
+    connection: { broker: "mqtt://127.0.0.1:1883" },
+    policy: { chunkSize: 16384, chunkWindow: 2 },
+  });
+  assert.deepEqual(backendConfigOf(tb, RUNNING), {
+    name: "thingsboard",
+    config: {
+      accessToken: "A1_token",
+      title: "sensor",
+      kind: "firmware",
+      chunkSize: 16384,
+      window: 2,
+      currentVersion: "1.0.0",
+    },
+  });
+  assert.equal(mqttIdentityOf(tb, Math.random).username, "A1_token");
+
+  const tencent = checkConfig({
+    backend: {
+      tencent: { productId: "S3EUVBRJLB", deviceName: "test_device", deviceSecret: "c2VjcmV0" },
+    },
+    connection: { broker: "mqtts://S3EUVBRJLB.iotcloud.tencentdevices.com" },
+  });
+  assert.deepEqual(backendConfigOf(tencent, RUNNING), {
+    name: "tencent",
+    config: {
+      productId: "S3EUVBRJLB",
+      deviceName: "test_device",
+      deviceSecret: "c2VjcmV0",
+      signMethod: "hmacsha256",
+      currentVersion: "1.0.0",
+    },
+  });
+  const identity = mqttIdentityOf(tencent, () => 0);
+  assert.equal(identity.clientId, "S3EUVBRJLBtest_device");
+  assert.match(identity.username!, /^S3EUVBRJLBtest_device;12010126;aaaaa;2147483647$/);
+  assert.match(identity.password!, /^[0-9a-f]{64};hmacsha256$/);
+});
+
+test("plain MQTT leaves the loopback only with insecure.allowPlaintext", () => {
+  rejects(
+    { ...AWS, connection: { broker: "mqtt://iot.example.com" } },
+    "connection.broker",
+    'connection.broker: must be mqtts:// for a host other than loopback (or set insecure.allowPlaintext), got "mqtt://iot.example.com"',
+  );
+  const config = checkConfig({
+    ...AWS,
+    connection: { broker: "mqtt://iot.example.com" },
+    insecure: { allowPlaintext: true },
+  });
+  assert.equal(config.insecure.allowPlaintext, true);
+});
+
+const BAD: [string, unknown, string, string][] = [
+  [
+    "not an object",
+    "aws",
+    "config",
+    'config: must be an object with device, backend, connection, policy, insecure, got "aws"',
+  ],
+  [
+    "empty thing name",
+    { ...AWS, backend: { aws: { thingName: "" } } },
+    "backend.aws.thingName",
+    'backend.aws.thingName: must be 1-128 of [a-zA-Z0-9:_-], got ""',
+  ],
+  [
+    "thing name with a space",
+    { ...AWS, backend: { aws: { thingName: "dev 1" } } },
+    "backend.aws.thingName",
+    'backend.aws.thingName: must be 1-128 of [a-zA-Z0-9:_-], got "dev 1"',
+  ],
+  [
+    "client id too long",
+    { ...AWS, backend: { aws: { thingName: "x".repeat(120), clientIdPrefix: "123456789" } } },
+    "backend.aws.clientIdPrefix",
+    'backend.aws.clientIdPrefix: must be 0-8 of [a-zA-Z0-9:_-] (with the thing name, a client id of at most 128), got "123456789"',
+  ],
+  [
+    "two backends",
+    { ...AWS, backend: { aws: { thingName: "a" }, tencent: {} } },
+    "backend",
+    "backend: must be exactly one of aws, thingsboard, tencent, got an object",
+  ],
+  [
+    "unknown backend",
+    { ...AWS, backend: { azure: {} } },
+    "backend.azure",
+    "backend.azure: must be absent (the known fields are aws, thingsboard, tencent), got an object",
+  ],
+  [
+    "misspelt policy field",
+    { ...AWS, policy: { chunkSzie: 1024 } },
+    "policy.chunkSzie",
+    "policy.chunkSzie: must be absent (the known fields are chunkSize, chunkWindow, maxAttempts, backoff, journalIntervalBytes, selfTestTimeoutMs, allowDowngrade, autoReboot), got 1024",
+  ],
+  [
+    "chunk larger than the server takes",
+    { ...AWS, policy: { chunkSize: 65537 } },
+    "policy.chunkSize",
+    "policy.chunkSize: must be an integer from 1 to 65536, got 65537",
+  ],
+  [
+    "fractional window",
+    { ...AWS, policy: { chunkWindow: 1.5 } },
+    "policy.chunkWindow",
+    "policy.chunkWindow: must be an integer from 1 to 64, got 1.5",
+  ],
+  [
+    "retries as a string",
+    { ...AWS, policy: { maxAttempts: "8" } },
+    "policy.maxAttempts",
+    'policy.maxAttempts: must be an integer from 1 to 1000, got "8"',
+  ],
+  [
+    "backoff maximum below its base",
+    { ...AWS, policy: { backoff: { baseMs: 5000, maxMs: 1000 } } },
+    "policy.backoff.maxMs",
+    "policy.backoff.maxMs: must be an integer from 5000 to 86400000, got 1000",
+  ],
+  [
+    "journal interval below a sector",
+    { ...AWS, policy: { journalIntervalBytes: 512 } },
+    "policy.journalIntervalBytes",
+    "policy.journalIntervalBytes: must be an integer from 4096 to 16777216, got 512",
+  ],
+  [
+    "self-test timeout of zero",
+    { ...AWS, policy: { selfTestTimeoutMs: 0 } },
+    "policy.selfTestTimeoutMs",
+    "policy.selfTestTimeoutMs: must be an integer from 1000 to 3600000, got 0",
+  ],
+  [
+    "downgrade as a string",
+    { ...AWS, policy: { allowDowngrade: "yes" } },
+    "policy.allowDowngrade",
+    'policy.allowDowngrade: must be true or false, got "yes"',
+  ],
+  [
+    "insecure flag as a number",
+    { ...AWS, insecure: { skipServerVerification: 1 } },
+    "insecure.skipServerVerification",
+    "insecure.skipServerVerification: must be true or false, got 1",
+  ],
+  [
+    "missing connection",
+    { backend: AWS.backend },
+    "connection",
+    "connection: must be an object with broker, ca, cert, key, got nothing",
+  ],
+  [
+    "broker of another scheme",
+    { ...AWS, connection: { broker: "https://iot.example.com" } },
+    "connection.broker",
+    'connection.broker: must be mqtt://host[:port] or mqtts://host[:port], got "https://iot.example.com"',
+  ],
+  [
+    "port out of range",
+    { ...AWS, connection: { broker: "mqtts://iot.example.com:70000" } },
+    "connection.broker",
+    'connection.broker: must be a port from 1 to 65535, got "mqtts://iot.example.com:70000"',
+  ],
+  [
+    "certificate without its key",
+    { ...AWS, connection: { broker: "mqtts://iot.example.com", cert: "device.der" } },
+    "connection.key",
+    "connection.key: must be set with its partner (cert and key go together), got nothing",
+  ],
+  [
+    "ThingsBoard token with a space",
+    { ...AWS, backend: { thingsboard: { accessToken: "a b" } } },
+    "backend.thingsboard.accessToken",
+    'backend.thingsboard.accessToken: must be 1-256 printable ASCII characters without spaces, got "a b"',
+  ],
+  [
+    "ThingsBoard title longer than the app descriptor's",
+    { ...AWS, backend: { thingsboard: { accessToken: "t", title: "p".repeat(32) } } },
+    "backend.thingsboard.title",
+    `backend.thingsboard.title: must be 1-31 characters, got "${"p".repeat(32)}"`,
+  ],
+  [
+    "ThingsBoard package kind",
+    { ...AWS, backend: { thingsboard: { accessToken: "t", kind: "bootloader" } } },
+    "backend.thingsboard.kind",
+    'backend.thingsboard.kind: must be one of "firmware", "software", got "bootloader"',
+  ],
+  [
+    "Tencent without a device name",
+    { ...AWS, backend: { tencent: { productId: "S3EUVBRJLB" } } },
+    "backend.tencent.deviceName",
+    "backend.tencent.deviceName: must be 1-48 of [a-zA-Z0-9:_@.-], got nothing",
+  ],
+  [
+    "Tencent secret that is not base64",
+    {
+      ...AWS,
+      backend: { tencent: { productId: "P1", deviceName: "d1", deviceSecret: "not base64!" } },
+    },
+    "backend.tencent.deviceSecret",
+    'backend.tencent.deviceSecret: must be base64 (as the console shows it), got "not base64!"',
+  ],
+  [
+    "chip id out of range",
+    { ...AWS, device: { chipId: -1 } },
+    "device.chipId",
+    "device.chipId: must be an integer from 0 to 65535, got -1",
+  ],
+];
+
+for (const [what, input, field, message] of BAD) {
+  test(`refused, naming the field: ${what}`, () => rejects(input, field, message));
+}
