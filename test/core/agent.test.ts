@@ -82,6 +82,20 @@ for (const behaviour of ["fail", "crash", "hang"] as const) {
     const reportAt = events.findIndex((e) => e.event === "report" && e.status === "failed");
     const lastBoot = events.map((e) => e.event).lastIndexOf("boot");
     assert.ok(reportAt > lastBoot);
+
+    // The cloud offers the same update again: declined, nothing downloaded, no reboot loop.
+    const fetched = bench.server.requests.length;
+    cloud.offer = offerOf(bad, "1.2.0");
+    const again = await bench.run({ backend: () => cloud.backend(), until: finalReport });
+    assert.equal(bench.server.requests.length, fetched);
+    assert.deepEqual(
+      boots(again).map((b) => b.version),
+      ["1.0.0"],
+    );
+    const declined = cloud.reports[cloud.reports.length - 1];
+    assert.equal(declined.status, "rejected");
+    assert.equal(declined.failure?.code, "rolled-back");
+    assert.match(declined.failure!.message, /1\.2\.0 rolled back on this device before/);
   });
 }
 

@@ -127,6 +127,12 @@ export class Agent {
   private readonly install: Install | undefined;
   /** The package installed last (package agents), which the version policy compares with. */
   private readonly installed: CheckedRecord<{ id: string; version: string }>;
+  /**
+   * The last update that rolled back on this device. The same update offered again is declined:
+   * a cloud that keeps an assignment (ThingsBoard attributes) would otherwise make the board
+   * download, reboot and roll back for ever (ESP-IDF's apps skip their last invalid partition).
+   */
+  private readonly rolledBack: CheckedRecord<{ offer: Offer; reason: string }>;
   private running!: RunningImage;
   private record: UpdateRecord | undefined;
   /** The offer being downloaded, verified or staged. */
@@ -157,6 +163,7 @@ export class Agent {
     );
     this.install = options.install;
     this.installed = new CheckedRecord(this.ports.store, "ota.package", this.ports.logger);
+    this.rolledBack = new CheckedRecord(this.ports.store, "ota.rolledback", this.ports.logger);
     this.cloudReachable = new Promise<void>((resolve) => (this.reachable = resolve));
   }
 
@@ -182,6 +189,7 @@ export class Agent {
         message: `${target} did not confirm itself; the bootloader went back to ${this.running.version}`,
       };
       await this.updates.save(this.record);
+      await this.rolledBack.save({ offer: this.record.offer, reason: this.record.failure.message });
       this.notify({ event: "rollback", version: target, reason: this.record.failure.message });
     }
     if (event === "boot-confirmed" && this.record && this.record.phase !== "confirmed") {
@@ -316,6 +324,13 @@ export class Agent {
   private async handleOffer(offer: Offer): Promise<void> {
     if (this.stopped || this.machine.state !== "idle") return;
     this.notify({ event: "offer", id: offer.id, version: offer.version, size: offer.size });
+    const failed = await this.rolledBack.load();
+    if (failed && this.sameUpdate(offer, failed.offer)) {
+      this.machine.fire("offer-declined");
+      const message = `${failed.offer.version} rolled back on this device before (${failed.reason}); it is not installed again`;
+      await this.report(offer, "rejected", { failure: { code: "rolled-back", message } });
+      return;
+    }
     const current = this.install ? await this.installed.load() : undefined;
     const against = this.install
       ? { ...this.running, version: current ? current.version : "" }
