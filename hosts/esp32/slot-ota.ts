@@ -7,23 +7,15 @@
 import OTA from "ota";
 import { otaError } from "../../src/core/errors";
 import { openLegacyPartition, type ReadablePartition } from "./partition-legacy";
-import { checkBegin, checkRead, checkWrite, messageOf, type StagedSlot } from "./slot-common";
+import { checkBegin, checkWrite, messageOf, SlotSession, type StagedSlot } from "./slot-common";
 
-class OtaSlot implements StagedSlot {
-  readonly size: number;
-  readonly sectorSize: number;
-  private readonly partition: ReadablePartition;
+class OtaSlot extends SlotSession<ReadablePartition> {
   private ota: OTA | undefined;
   /** Bytes the current OTA instance has written, from 0. */
   private written = 0;
-  private writing = false;
-  private position = 0;
-  private total = 0;
 
-  constructor(readonly name: string) {
-    this.partition = openLegacyPartition("nextota");
-    this.size = this.partition.size;
-    this.sectorSize = this.partition.blockSize;
+  constructor(name: string) {
+    super(name, openLegacyPartition("nextota"));
   }
 
   async begin(offset: number, totalSize: number): Promise<void> {
@@ -43,9 +35,7 @@ class OtaSlot implements StagedSlot {
           `${offset} after a reboot; the image will be downloaded again from the start`,
       );
     }
-    this.position = offset;
-    this.total = totalSize;
-    this.writing = true;
+    this.startSession(offset, totalSize);
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -67,24 +57,9 @@ class OtaSlot implements StagedSlot {
     this.position = end;
   }
 
-  async finish(): Promise<void> {
-    if (!this.writing) throw otaError("internal", `${this.name}: finish() without begin()`);
-    this.writing = false;
-    if (this.position !== this.total)
-      throw otaError(
-        "body-short",
-        `${this.name} holds ${this.position} of the ${this.total} bytes announced`,
-      );
-  }
-
   async abort(): Promise<void> {
     this.writing = false;
     this.cancel();
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRead(this, offset, length);
-    return this.partition.read(offset, length);
   }
 
   stage(): void {
@@ -100,11 +75,7 @@ class OtaSlot implements StagedSlot {
     try {
       ota.complete();
     } catch (error) {
-      const message = messageOf(error);
-      throw otaError(
-        message === "end failed" ? "image-invalid" : "flash",
-        `${this.name}: ${message === "end failed" ? "esp_ota_end refused the image" : message}`,
-      );
+      throw this.completeFailure(error);
     }
   }
 

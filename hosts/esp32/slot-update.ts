@@ -13,33 +13,23 @@ import Update from "embedded:update";
 import type { Updater } from "embedded:update";
 import { otaError } from "../../src/core/errors";
 import { openPartition, type FlashPartition } from "./partition";
-import { checkBegin, checkRead, checkWrite, messageOf, type StagedSlot } from "./slot-common";
+import { checkBegin, checkWrite, messageOf, SlotSession, type StagedSlot } from "./slot-common";
 
-class UpdateSlot implements StagedSlot {
-  readonly size: number;
-  readonly sectorSize: number;
-  private readonly partition: FlashPartition;
+class UpdateSlot extends SlotSession<FlashPartition> {
   /** Open since begin() in this boot; esp_ota_abort'ed by abort(). */
   private updater: Updater | undefined;
-  private writing = false;
-  private position = 0;
-  private total = 0;
   /** Slot offset up to which this boot has erased ahead of the writes. */
   private erasedTo = 0;
 
-  constructor(readonly name: string) {
-    this.partition = openPartition("nextota", "r+");
-    this.size = this.partition.size;
-    this.sectorSize = this.partition.blockSize;
+  constructor(name: string) {
+    super(name, openPartition("nextota", "r+"));
   }
 
   async begin(offset: number, totalSize: number): Promise<void> {
     checkBegin(this, offset, totalSize);
     if (this.updater) this.erasedTo = offset;
     else this.erasedTo = this.open(offset > 0) ? offset : this.sectorSize;
-    this.position = offset;
-    this.total = totalSize;
-    this.writing = true;
+    this.startSession(offset, totalSize);
   }
 
   async write(data: Uint8Array): Promise<void> {
@@ -61,24 +51,9 @@ class UpdateSlot implements StagedSlot {
     this.position = end;
   }
 
-  async finish(): Promise<void> {
-    if (!this.writing) throw otaError("internal", `${this.name}: finish() without begin()`);
-    this.writing = false;
-    if (this.position !== this.total)
-      throw otaError(
-        "body-short",
-        `${this.name} holds ${this.position} of the ${this.total} bytes announced`,
-      );
-  }
-
   async abort(): Promise<void> {
     this.writing = false;
     this.close();
-  }
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    checkRead(this, offset, length);
-    return this.partition.read(offset, length);
   }
 
   stage(): void {
@@ -90,11 +65,7 @@ class UpdateSlot implements StagedSlot {
     try {
       updater.complete();
     } catch (error) {
-      const message = messageOf(error);
-      throw otaError(
-        message === "end failed" ? "image-invalid" : "flash",
-        `${this.name}: ${message === "end failed" ? "esp_ota_end refused the image" : message}`,
-      );
+      throw this.completeFailure(error);
     } finally {
       this.close();
     }
