@@ -11,7 +11,7 @@ import {
   createThingsBoardBackend,
   mqttIdentity as thingsBoardIdentity,
 } from "../../src/backends/thingsboard/index";
-import { Agent, type AgentNotice, type SelfTest } from "../../src/core/agent/agent";
+import { Agent, describeNotice, type AgentNotice, type SelfTest } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
 import type {
   BootControl,
@@ -100,31 +100,6 @@ function cloudOf(settings: Settings, running: RunningImage, clock: Clock): Cloud
   }
 }
 
-/** A line on the console for what the agent does: state changes, progress, confirm, rollback. */
-function describe(notice: AgentNotice): string {
-  switch (notice.event) {
-    case "state":
-      return `${notice.from} -> ${notice.to} (${notice.cause})`;
-    case "offer":
-      return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
-    case "resume":
-      return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
-    case "progress":
-      return `download ${notice.id}: ${notice.percent}% (${notice.bytes}/${notice.total})`;
-    case "report":
-      return (
-        `report ${notice.status} for ${notice.id}` +
-        (notice.failure ? `: ${notice.failure.message}` : "")
-      );
-    case "confirm":
-      return `version ${notice.version} confirmed in ${notice.slot}`;
-    case "rollback":
-      return `rolling back from ${notice.version}: ${notice.reason}`;
-    case "error":
-      return `error ${notice.code}: ${notice.message}`;
-  }
-}
-
 /**
  * How loud each notice is on the console: the state machine's steps at "debug", a progress line
  * each time the download crosses a tenth.
@@ -186,7 +161,7 @@ export async function startApp(platform: Platform, settings: Settings): Promise<
     backend: cloud.backend({ mqtt, clock, logger }),
     selfTest: platform.selfTest,
     config: settings.chip === undefined ? {} : { chipId: settings.chip },
-    onNotice: (notice) => logger.log(levelOf(notice), describe(notice)),
+    onNotice: (notice) => logger.log(levelOf(notice), describeNotice(notice)),
   });
   await agent.start();
   return { agent, mqtt, running };

@@ -13,6 +13,7 @@ import {
 } from "../../src/backends/thingsboard/index";
 import {
   Agent,
+  describeNotice,
   type AgentConfig,
   type AgentNotice,
   type SelfTest,
@@ -169,7 +170,7 @@ function start(options?: StartOptions): Promise<App> {
       config: opts.config,
       onNotice: (notice) => {
         if (opts.onNotice) opts.onNotice(notice);
-        logger.log(levelOf(notice), describe(notice));
+        logger.log(levelOf(notice), describeNotice(notice));
       },
     });
     return agent.start().then(() => ({ agent, mqtt, running }));
@@ -180,31 +181,6 @@ function levelOf(notice: AgentNotice): LogLevel {
   if (notice.event === "state" || notice.event === "progress") return "debug";
   if (notice.event === "rollback") return "warn";
   return notice.event === "error" ? "error" : "info";
-}
-
-/** One console line per notice. */
-function describe(notice: AgentNotice): string {
-  switch (notice.event) {
-    case "state":
-      return `${notice.from} -> ${notice.to} (${notice.cause})`;
-    case "progress":
-      return `download ${notice.id}: ${notice.percent}%`;
-    case "offer":
-      return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
-    case "resume":
-      return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
-    case "report":
-      return (
-        `report ${notice.status} for ${notice.id}` +
-        (notice.failure ? `: ${notice.failure.message}` : "")
-      );
-    case "confirm":
-      return `version ${notice.version} confirmed in ${notice.slot}`;
-    case "rollback":
-      return `rolling back from ${notice.version}: ${notice.reason}`;
-    case "error":
-      return `error ${notice.code}: ${notice.message}`;
-  }
 }
 
 (global as unknown as { otaflow: { start: typeof start } }).otaflow = { start };

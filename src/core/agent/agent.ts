@@ -82,6 +82,31 @@ export type AgentNotice =
  */
 export type Install = (offer: Offer, slot: SlotWriter) => Promise<void>;
 
+/** A line on the console for what the agent does: state changes, progress, confirm, rollback. */
+export function describeNotice(notice: AgentNotice): string {
+  switch (notice.event) {
+    case "state":
+      return `${notice.from} -> ${notice.to} (${notice.cause})`;
+    case "offer":
+      return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
+    case "resume":
+      return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
+    case "progress":
+      return `download ${notice.id}: ${notice.percent}% (${notice.bytes}/${notice.total})`;
+    case "report":
+      return (
+        `report ${notice.status} for ${notice.id}` +
+        (notice.failure ? `: ${notice.failure.message}` : "")
+      );
+    case "confirm":
+      return `version ${notice.version} confirmed in ${notice.slot}`;
+    case "rollback":
+      return `rolling back from ${notice.version}: ${notice.reason}`;
+    case "error":
+      return `error ${notice.code}: ${notice.message}`;
+  }
+}
+
 export interface AgentOptions {
   ports: HostPorts;
   backend: Backend;
