@@ -16,7 +16,9 @@ import type { AgentConfig } from "./core/agent/agent";
 import { DEFAULT_CONFIG } from "./core/agent/agent";
 import type { Backend } from "./core/backend";
 import { otaError, type OtaError } from "./core/errors";
+import { isHostPattern } from "./core/policy";
 import type { Clock, Logger, MqttClient } from "./core/ports";
+import { publicKeyFromText } from "./core/signature/encoding";
 
 /** The board itself. The device's identity in its cloud is part of {@link BackendSettings}. */
 export interface DeviceSettings {
@@ -70,7 +72,7 @@ export type BackendName = "aws" | "thingsboard" | "tencent";
 
 /** How the host reaches the broker. The file names are the host's (Moddable: DER resources). */
 export interface ConnectionSettings {
-  /** "mqtts://host[:port]" (8883 by default) or "mqtt://host[:port]" (1883). */
+  /** "mqtts://host[:port]" (8883 by default), or "mqtt://host[:port]" (1883) with insecure.allowPlaintext. */
   broker: string;
   /** The server's CA certificate. */
   ca?: string;
@@ -98,11 +100,28 @@ export interface PolicySettings {
   allowDowngrade: boolean;
   /** Reboot into a staged image at once (default true); otherwise the application calls agent.reboot(). */
   autoReboot: boolean;
+  /**
+   * Hosts image URLs (and their redirects) may name: "fw.example.com", "*.example.com" for its
+   * subdomains, or an IP address; case-insensitive. Default []: any host.
+   */
+  allowedHosts: string[];
+}
+
+/** What the firmware trusts. */
+export interface SecuritySettings {
+  /**
+   * Public keys built into the firmware, one of which must have signed every image (ECDSA P-256
+   * over SHA-256): PEM public keys or certificates, or the hex of the 65-byte point (`otaflow
+   * keygen` prints it). Required, unless insecure.allowUnsigned.
+   */
+  trustedKeys: string[];
 }
 
 /** Options that weaken security, all off by default: for development only. */
 export interface InsecureSettings {
-  /** Allow mqtt:// to a host other than loopback: default false. */
+  /** Accept images without a signature check (no trusted key): default false. */
+  allowUnsigned: boolean;
+  /** Allow plain mqtt:// to the broker and http:// image URLs, loopback included: default false. */
   allowPlaintext: boolean;
   /** Skip the server certificate check: default false. */
   skipServerVerification: boolean;
@@ -114,6 +133,7 @@ export interface OtaflowConfig {
   backend: BackendSettings;
   connection: ConnectionSettings;
   policy: PolicySettings;
+  security: SecuritySettings;
   insecure: InsecureSettings;
 }
 
@@ -130,6 +150,7 @@ export interface OtaflowConfigInput {
   policy?: Partial<Omit<PolicySettings, "backoff">> & {
     backoff?: Partial<PolicySettings["backoff"]>;
   };
+  security?: Partial<SecuritySettings>;
   insecure?: Partial<InsecureSettings>;
 }
 
@@ -142,6 +163,7 @@ export const DEFAULT_POLICY: PolicySettings = {
   selfTestTimeoutMs: DEFAULT_CONFIG.selfTestTimeoutMs,
   allowDowngrade: DEFAULT_CONFIG.allowDowngrade,
   autoReboot: DEFAULT_CONFIG.autoReboot,
+  allowedHosts: [],
 };
 
 /** A configuration error: `field` is the dotted path of the bad field ("policy.chunkSize"). */
@@ -333,10 +355,6 @@ export function parseBroker(url: string): { secure: boolean; host: string; port:
   return { secure, host: match[2], port };
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
 function optionalName(field: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   return matching(field, value, /^\S/, "a non-empty name");
@@ -347,10 +365,10 @@ function checkConnection(value: unknown, insecure: InsecureSettings): Connection
   if (typeof fields.broker !== "string")
     throw fail("connection.broker", "mqtt://host[:port] or mqtts://host[:port]", fields.broker);
   const broker = parseBroker(fields.broker);
-  if (!broker.secure && !isLoopback(broker.host) && !insecure.allowPlaintext)
+  if (!broker.secure && !insecure.allowPlaintext)
     throw fail(
       "connection.broker",
-      "mqtts:// for a host other than loopback (or set insecure.allowPlaintext)",
+      "mqtts:// (plain mqtt://, even to loopback, needs insecure.allowPlaintext)",
       fields.broker,
     );
   const settings: ConnectionSettings = { broker: fields.broker };
@@ -405,7 +423,52 @@ function checkPolicy(value: unknown): PolicySettings {
     ),
     allowDowngrade: boolOr("policy.allowDowngrade", fields.allowDowngrade, d.allowDowngrade),
     autoReboot: boolOr("policy.autoReboot", fields.autoReboot, d.autoReboot),
+    allowedHosts: hostPatterns("policy.allowedHosts", fields.allowedHosts),
   };
+}
+
+function hostPatterns(field: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  const accepted = 'an array of host names ("fw.example.com", "*.example.com" or an IP address)';
+  if (!Array.isArray(value)) throw fail(field, accepted, value);
+  const hosts: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const host: unknown = value[i];
+    if (typeof host !== "string" || !isHostPattern(host))
+      throw fail(
+        `${field}[${i}]`,
+        'a host name ("fw.example.com"), "*.example.com" or an IP address',
+        host,
+      );
+    hosts.push(host);
+  }
+  return hosts;
+}
+
+function checkSecurity(value: unknown, insecure: InsecureSettings): SecuritySettings {
+  const fields = section("security", value, ["trustedKeys"], true);
+  const keys = fields.trustedKeys === undefined ? [] : fields.trustedKeys;
+  const accepted = "a list of public keys (PEM, a certificate, or the hex of the 65-byte point)";
+  if (!Array.isArray(keys)) throw fail("security.trustedKeys", accepted, keys);
+  if (keys.length === 0 && !insecure.allowUnsigned)
+    throw fail(
+      "security.trustedKeys",
+      "at least one public key, so that only signed images are installed (or set insecure.allowUnsigned)",
+      keys,
+    );
+  const trusted: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const key: unknown = keys[i];
+    if (typeof key !== "string") throw fail(`security.trustedKeys[${i}]`, "a string", key);
+    try {
+      publicKeyFromText(key);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw fail(`security.trustedKeys[${i}]`, `a P-256 public key (${reason})`, key);
+    }
+    trusted.push(key);
+  }
+  return { trustedKeys: trusted };
 }
 
 /**
@@ -417,17 +480,18 @@ export function checkConfig(input: unknown): OtaflowConfig {
   const fields = section(
     "config",
     input,
-    ["device", "backend", "connection", "policy", "insecure"],
+    ["device", "backend", "connection", "policy", "security", "insecure"],
     false,
   );
   const device = section("device", fields.device, ["chipId"], true);
   const flags = section(
     "insecure",
     fields.insecure,
-    ["allowPlaintext", "skipServerVerification"],
+    ["allowUnsigned", "allowPlaintext", "skipServerVerification"],
     true,
   );
   const insecure: InsecureSettings = {
+    allowUnsigned: boolOr("insecure.allowUnsigned", flags.allowUnsigned, false),
     allowPlaintext: boolOr("insecure.allowPlaintext", flags.allowPlaintext, false),
     skipServerVerification: boolOr(
       "insecure.skipServerVerification",
@@ -440,6 +504,7 @@ export function checkConfig(input: unknown): OtaflowConfig {
     backend: checkBackend(fields.backend),
     connection: checkConnection(fields.connection, insecure),
     policy: checkPolicy(fields.policy),
+    security: checkSecurity(fields.security, insecure),
     insecure,
   };
   if (device.chipId !== undefined)
@@ -465,6 +530,9 @@ export function agentConfigOf(config: OtaflowConfig): AgentConfig {
     allowDowngrade: policy.allowDowngrade,
     autoReboot: policy.autoReboot,
     chipId: config.device.chipId,
+    allowPlaintext: config.insecure.allowPlaintext,
+    allowedHosts: policy.allowedHosts.slice(),
+    trustedKeys: config.security.trustedKeys.slice(),
   };
 }
 

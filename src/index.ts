@@ -34,8 +34,10 @@ export type {
   MqttClient,
   MqttMessage,
   NativeDigests,
+  NativeSignatures,
   QoS,
   RunningImage,
+  SignatureStream,
   SlotWriter,
   TimerHandle,
 } from "./core/ports";
@@ -104,6 +106,7 @@ export type {
   ConnectionSettings,
   DeviceSettings,
   InsecureSettings,
+  SecuritySettings,
   OtaflowConfig,
   OtaflowConfigInput,
   PolicySettings,

@@ -3,12 +3,15 @@ import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
 import { imageCommand, IMAGE_USAGE } from "./commands/image";
 import { cloudCommand, CLOUD_USAGE, deployCommand, DEPLOY_USAGE } from "./commands/cloud";
+import { keygenCommand, KEYGEN_USAGE, signCommand, SIGN_USAGE } from "./commands/sign";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string }> = {
   device: { run: deviceCommand, usage: DEVICE_USAGE },
   image: { run: imageCommand, usage: IMAGE_USAGE },
   cloud: { run: cloudCommand, usage: CLOUD_USAGE },
   deploy: { run: deployCommand, usage: DEPLOY_USAGE },
+  keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
+  sign: { run: signCommand, usage: SIGN_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
@@ -16,7 +19,9 @@ const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help fo
   device   run a simulated ESP32 with the agent against a cloud
   image    write an ESP-IDF app image for the simulator
   cloud    run a local cloud (AWS IoT Jobs, ThingsBoard or Tencent IoT Hub) with a broker and firmware server
-  deploy   create a job / assign firmware on a running local cloud`;
+  deploy   create a job / assign firmware on a running local cloud
+  keygen   make an ECDSA P-256 key for signing images
+  sign     sign an image (appended signature block, or detached for AWS afr_ota)`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -13,6 +13,7 @@ import type { DeviceEvent } from "../hosts/node/device";
 import { startLocalCloud, type LocalBackend, type LocalTarget } from "./clouds/local";
 import { writeImageFile } from "./image/build";
 import { humanRenderer } from "./commands/render";
+import { generateSigningKey } from "./sign/index";
 
 const USAGE = `Usage: npm start [-- --backend aws|thingsboard|tencent] [--rollback] [--size BYTES]
 
@@ -53,6 +54,11 @@ async function main(): Promise<number> {
     seed: 11,
   });
 
+  // A release key made for this run: the device trusts it, and the cloud signs the update with it.
+  const releaseKey = generateSigningKey();
+  const publicKey = path.join(dir, "release.pub.pem");
+  fs.writeFileSync(publicKey, releaseKey.publicKeyPem);
+
   const cloud = await startLocalCloud(backend, { log: (line) => console.log(`cloud  | ${line}`) });
   say(`${backend} cloud on ${cloud.brokerUrl}, firmware server on ${cloud.firmwareUrl}`);
   const target: LocalTarget = {
@@ -80,8 +86,15 @@ async function main(): Promise<number> {
     path.join(dir, "demo-1.flash"),
     "--factory",
     factory,
+    "--public-key",
+    publicKey,
+    "--insecure-plaintext",
     "--json",
   ];
+  say(
+    "plain mqtt:// and http:// on loopback, allowed with --insecure-plaintext (otaflow cloud --tls DIR serves TLS)",
+  );
+  say(`images are signed with a release key made for this run (key id ${releaseKey.keyIdHex})`);
   say(`device: otaflow ${args.slice(1).join(" ")}`);
   const device = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const render = humanRenderer({ tty: Boolean(process.stdout.isTTY), prefix: "device | " });
@@ -113,7 +126,7 @@ async function main(): Promise<number> {
   try {
     await Promise.race([booted, exited.then(() => Promise.reject(new Error("the device exited")))]);
     say(`deploying 1.1.0${values.rollback ? " (an image whose self-test fails)" : ""}`);
-    say(await cloud.deploy(update, target));
+    say(await cloud.deploy(update, target, { signingKey: releaseKey.privateKeyPem }));
     const outcome = await cloud.outcome(target, 120_000);
     // The device hears the cloud's acknowledgement a moment after the cloud records the status.
     await delivered;

@@ -13,4 +13,11 @@ export const settings: OtaflowConfigInput = {
     key: "device.key.der",
   },
   policy: { selfTestTimeoutMs: 90_000, journalIntervalBytes: 128 * 1024 },
+  // The public point of the release signing key (`otaflow keygen` prints it): only images it
+  // signed are installed. This one is an example: put your own.
+  security: {
+    trustedKeys: [
+      "0463456dbb8607ffb964bcd8b55384a14301bdef1bb3791af5a5d2b480ec2010afea1561c08ebbc644faa95a0073971839245d7d948b7f5b3d50605dee087bfbca",
+    ],
+  },
 };

@@ -160,7 +160,11 @@ export async function startApp(platform: Platform, settings: Settings): Promise<
     ports,
     backend: cloud.backend({ mqtt, clock, logger }),
     selfTest: platform.selfTest,
-    config: settings.chip === undefined ? {} : { chipId: settings.chip },
+    config: {
+      chipId: settings.chip,
+      allowPlaintext: settings.insecurePlaintext,
+      trustedKeys: settings.trustedKeys,
+    },
     onNotice: (notice) => logger.log(levelOf(notice), describeNotice(notice)),
   });
   await agent.start();

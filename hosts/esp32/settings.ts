@@ -3,6 +3,7 @@
 // a failure deep inside a connection.
 import { otaError } from "../../src/core/errors";
 import type { LogLevel } from "../../src/core/ports";
+import { publicKeyFromText } from "../../src/core/signature/encoding";
 
 export type BackendName = "aws" | "thingsboard" | "tencent";
 
@@ -24,6 +25,13 @@ export interface Settings {
   key?: string;
   /** false skips the server certificate check (development only). */
   verify: boolean;
+  /** Allows plain mqtt:// to the broker and http:// image URLs (development only; default false). */
+  insecurePlaintext: boolean;
+  /**
+   * The public points (hex) of the keys an image must be signed with: "publicKeys". Empty only with
+   * "insecureUnsigned" (development only), when images are installed unsigned.
+   */
+  trustedKeys: string[];
   /** NVS namespace of the agent's records. */
   nvs: string;
   log: LogLevel;
@@ -51,6 +59,14 @@ function needed(config: Record<string, unknown>, name: string, backend: string):
   return value;
 }
 
+/** A boolean setting: true, or "true" as mcconfig's key=value arguments give it; false otherwise. */
+function flag(config: Record<string, unknown>, name: string): boolean {
+  const value = config[name];
+  if (value === undefined || value === "" || value === false || value === "false") return false;
+  if (value === true || value === "true") return true;
+  throw bad(`"${name}" must be true or false`);
+}
+
 export function parseBroker(url: string): Settings["broker"] {
   const match = /^(mqtts?):\/\/([^/:]+)(?::(\d+))?\/?$/.exec(url);
   if (!match) throw bad(`"broker" must be mqtt://host[:port] or mqtts://host[:port], not "${url}"`);
@@ -62,11 +78,42 @@ export function parseBroker(url: string): Settings["broker"] {
   };
 }
 
+/**
+ * "publicKeys": hex points separated by commas or whitespace (one string, as mcconfig's key=value
+ * arguments carry it), each checked here so that a mistyped key stops the boot with its reason.
+ */
+function publicKeys(config: Record<string, unknown>, insecureUnsigned: boolean): string[] {
+  const value = text(config, "publicKeys");
+  const keys = value === undefined ? [] : value.split(/[\s,]+/).filter((key) => key !== "");
+  for (let i = 0; i < keys.length; i++) {
+    try {
+      publicKeyFromText(keys[i]);
+    } catch (error) {
+      const which = keys.length > 1 ? ` (key ${i + 1} of ${keys.length})` : "";
+      const reason = (error as Error).message.replace(/^key: /, "");
+      throw bad(`"publicKeys"${which} is not a P-256 public point: ${reason}`);
+    }
+  }
+  if (keys.length === 0 && !insecureUnsigned)
+    throw bad(
+      `no "publicKeys": give the hex of the release signing key's public point (\`otaflow keygen\` ` +
+        `prints it) so that only images it signed are installed, or set "insecureUnsigned" to true ` +
+        `to install unsigned images (development only)`,
+    );
+  return keys;
+}
+
 export function readSettings(config: Record<string, unknown>): Settings {
   const backend = text(config, "backend") as BackendName | undefined;
   if (!backend || BACKENDS.indexOf(backend) < 0)
     throw bad(`"backend" must be one of ${BACKENDS.join(", ")}`);
   const broker = parseBroker(needed(config, "broker", backend));
+  const insecurePlaintext = flag(config, "insecurePlaintext");
+  if (!broker.secure && !insecurePlaintext)
+    throw bad(
+      `"broker" is plain mqtt://: use mqtts:// with "ca" (and "cert"/"key" where the cloud asks ` +
+        `for a client certificate), or set "insecurePlaintext" to true (development only)`,
+    );
   const log = (text(config, "log") || "info") as LogLevel;
   if (LEVELS.indexOf(log) < 0) throw bad(`"log" must be one of ${LEVELS.join(", ")}`);
   const chip = config.chip;
@@ -79,6 +126,8 @@ export function readSettings(config: Record<string, unknown>): Settings {
     cert: text(config, "cert"),
     key: text(config, "key"),
     verify: config.verify !== false && config.verify !== "false",
+    insecurePlaintext,
+    trustedKeys: publicKeys(config, flag(config, "insecureUnsigned")),
     nvs: text(config, "nvs") || "otaflow",
     log,
     chip: typeof chip === "number" ? chip : undefined,

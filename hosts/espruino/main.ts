@@ -19,6 +19,7 @@ import {
   type SelfTest,
 } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
+import { publicKeyFromText } from "../../src/core/signature/encoding";
 import type {
   Clock,
   HostPorts,
@@ -45,6 +46,15 @@ export interface Settings {
   product?: string;
   device?: string;
   secret?: string;
+  /** Allows plain MQTT (no `broker.tls`) and http:// image URLs: development only. */
+  insecurePlaintext?: boolean;
+  /**
+   * The public keys an image must be signed with: the hex of each point (as `otaflow keygen` prints
+   * it), or PEM. Required, unless `insecureUnsigned`.
+   */
+  publicKeys?: string[];
+  /** Installs unsigned images when there is no `publicKeys`: development only. */
+  insecureUnsigned?: boolean;
   /** Least level printed on the console ("info" by default). */
   log?: LogLevel;
   /** Bytes each application slot may take (192 KiB by default). */
@@ -125,6 +135,32 @@ function cloudOf(
   };
 }
 
+/** "publicKeys", each checked, so that a mistyped key stops the start with its reason. */
+function trustedKeysOf(settings: Settings): string[] {
+  const keys = settings.publicKeys || [];
+  if (!Array.isArray(keys))
+    throw new Error(`${SETTINGS_FILE}: "publicKeys" must be a list of keys, as ["04ab..."]`);
+  for (let i = 0; i < keys.length; i++) {
+    if (typeof keys[i] !== "string")
+      throw new Error(`${SETTINGS_FILE}: "publicKeys"[${i}] must be a string`);
+    try {
+      publicKeyFromText(keys[i]);
+    } catch (error) {
+      // The parser's error, with the setting named: it says what is wrong with the key.
+      const problem = error as Error;
+      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${problem.message.replace(/^key: /, "")}`;
+      throw problem;
+    }
+  }
+  if (keys.length === 0 && settings.insecureUnsigned !== true)
+    throw new Error(
+      `${SETTINGS_FILE}: no "publicKeys": give the hex of the release signing key's public point ` +
+        `(\`otaflow keygen\` prints it) so that only images it signed are installed, or set ` +
+        `"insecureUnsigned": true to install unsigned images (development only)`,
+    );
+  return keys;
+}
+
 interface BackendDeps {
   mqtt: MqttClient;
   clock: Clock;
@@ -136,6 +172,19 @@ function start(options?: StartOptions): Promise<App> {
   const storage = storageModule();
   const settings = opts.settings || (storage.readJSON(SETTINGS_FILE, true) as Settings | undefined);
   if (!settings) return Promise.reject(new Error(`no settings: write Storage "${SETTINGS_FILE}"`));
+  if (!settings.broker.tls && settings.insecurePlaintext !== true)
+    return Promise.reject(
+      new Error(
+        `${SETTINGS_FILE}: "broker" has no "tls": give its CA (and the device's certificate where ` +
+          `the cloud asks for one), or set "insecurePlaintext": true for plain MQTT and HTTP (development only)`,
+      ),
+    );
+  let trustedKeys: string[];
+  try {
+    trustedKeys = trustedKeysOf(settings);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   const logger = consoleLogger(settings.log || "info");
   const slot = storageSlot(storage, slotsOf().inactive, settings.slotSize || DEFAULT_SLOT_SIZE);
   const boot = storageBootControl(storage, () => E.reboot());
@@ -167,7 +216,7 @@ function start(options?: StartOptions): Promise<App> {
       ports,
       backend: cloud.backend({ mqtt, clock, logger }),
       selfTest: opts.selfTest,
-      config: opts.config,
+      config: { allowPlaintext: settings.insecurePlaintext === true, trustedKeys, ...opts.config },
       onNotice: (notice) => {
         if (opts.onNotice) opts.onNotice(notice);
         logger.log(levelOf(notice), describeNotice(notice));

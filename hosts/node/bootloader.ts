@@ -6,8 +6,8 @@
 //   esp_image_format.c        image_load in ESP_IMAGE_LOAD mode (the checks on the image).
 // The image parser here is deliberately independent of the core's: on a board the bootloader is a
 // separate program, and a shared parser would hide a bug in one behind the same bug in the other.
-import { createHash } from "node:crypto";
 import type { ImageState } from "../../src/core/ports";
+import { nodeDigests } from "./digests";
 import type { FlashFile } from "./flash";
 import {
   otaSlots,
@@ -112,6 +112,8 @@ const MMU_PAGE = 0x10000;
 /** should_load: addresses below are padding segments, neither mapped nor loaded. */
 const NOT_LOADED_BELOW = 0x10000000;
 const READ_CHUNK = 1024 * 1024;
+/** Where image_load reads segment data, a chunk at a time (everything here is synchronous). */
+const segmentBuffer = new Uint8Array(READ_CHUNK);
 /** bootloader_utility's index of the factory app; OTA slots are 0.. */
 const FACTORY_INDEX = -1;
 
@@ -124,11 +126,26 @@ function cString(bytes: Uint8Array): string {
   return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
 
-/** XOR of all bytes, a word at a time as image_load does it (the length is a multiple of 4). */
+/**
+ * XOR of all bytes, a word at a time as image_load does it (the length is a multiple of 4), in
+ * four independent lanes that the CPU runs side by side.
+ */
 function xorBytes(data: Uint8Array): number {
-  const words = new Uint32Array(data.buffer, data.byteOffset, data.length >> 2);
-  let w = 0;
-  for (let i = 0; i < words.length; i++) w ^= words[i];
+  const words = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
+  const n = words.length;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a ^= words[i];
+    b ^= words[i + 1];
+    c ^= words[i + 2];
+    d ^= words[i + 3];
+  }
+  for (; i < n; i++) a ^= words[i];
+  const w = a ^ b ^ c ^ d;
   return (w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24)) & 0xff;
 }
 
@@ -152,10 +169,11 @@ function loadImage(
   log: string[],
 ): AppImageInfo {
   const end = part.offset + part.size;
-  const read = (at: number, length: number): Uint8Array => {
+  /** Reads inside the partition; into `buffer` when given, which is reused. */
+  const read = (at: number, length: number, buffer?: Uint8Array): Uint8Array => {
     if (at + length > end)
       fail(`read of ${length} bytes at 0x${hex(at)} runs past the partition end 0x${hex(end)}`);
-    return flash.read(at, length);
+    return buffer ? flash.readInto(buffer.subarray(0, length), at) : flash.read(at, length);
   };
   if (part.size > chip.maxPartitionSize)
     fail(`partition size 0x${hex(part.size)} invalid, larger than 16MB`);
@@ -183,7 +201,10 @@ function loadImage(
       `image at 0x${hex(part.offset)} segment count ${segmentCount} exceeds max ${MAX_SEGMENTS}`,
     );
   const hashAppended = header[23] === 1;
-  const sha = hashAppended ? createHash("sha256").update(header) : undefined;
+  // On the hash worker, while this thread reads the segments and sums them: the SHA peripheral
+  // beside the CPU.
+  const sha = hashAppended ? nodeDigests("sha256")! : undefined;
+  sha?.update(header);
 
   let checksum = CHECKSUM_INITIAL;
   let at = part.offset + HEADER_SIZE;
@@ -212,7 +233,7 @@ function loadImage(
       `I esp_image: segment ${i}: paddr=${hex(dataAt, 8)} vaddr=${hex(loadAddress, 8)} size=${hex(length, 5)}h (${String(length).padStart(6)})${use}`,
     );
     for (let done = 0; done < length; done += READ_CHUNK) {
-      const chunk = read(dataAt + done, Math.min(READ_CHUNK, length - done));
+      const chunk = read(dataAt + done, Math.min(READ_CHUNK, length - done), segmentBuffer);
       if (i === 0 && done === 0) desc = chunk.slice(0, APP_DESC_SIZE);
       sha?.update(chunk);
       checksum ^= xorBytes(chunk);
@@ -239,7 +260,7 @@ function loadImage(
   let sha256 = "";
   if (sha) {
     const appended = read(part.offset + padded, HASH_LEN);
-    const computed = new Uint8Array(sha.digest());
+    const computed = sha.digest();
     if (!computed.every((b, k) => b === appended[k])) fail("Image hash failed - image is corrupt");
     sha256 = Buffer.from(appended).toString("hex");
   }
@@ -258,21 +279,31 @@ function loadImage(
   };
 }
 
+export type Verification = { ok: true; image: AppImageInfo } | { ok: false; reason: string };
+
 /**
  * esp_image_verify on a partition: the image's description, or an error with esp_image's reason.
- * The app side (esp_ota_end, esp_ota_set_boot_partition) runs the same checks.
+ * The app side runs the same checks in esp_ota_end and again in esp_ota_set_boot_partition; the
+ * second may take the first's verdict when no erase or write has touched the partition since
+ * (the flash tracks that), because then the bytes it would read are the same.
  */
 export function verifyAppImage(
   flash: FlashFile,
   part: PartitionEntry,
   chip: Chip = ESP32,
-): { ok: true; image: AppImageInfo } | { ok: false; reason: string } {
+): Verification {
+  const key = `esp_image_verify ${chip.name}`;
+  const known = flash.recall(key, part.offset, part.size) as Verification | undefined;
+  if (known) return known;
+  let verdict: Verification;
   try {
-    return { ok: true, image: loadImage(flash, part, chip, []) };
+    verdict = { ok: true, image: loadImage(flash, part, chip, []) };
   } catch (error) {
-    if (error instanceof ImageInvalid) return { ok: false, reason: error.reason };
-    throw error;
+    if (!(error instanceof ImageInvalid)) throw error;
+    verdict = { ok: false, reason: error.reason };
   }
+  flash.remember(key, part.offset, part.size, verdict);
+  return verdict;
 }
 
 export interface NoBootableImageError extends Error {

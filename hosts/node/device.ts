@@ -10,15 +10,16 @@ import {
 } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
 import { otaError } from "../../src/core/errors";
-import type { Clock, HostPorts, Logger, MqttClient } from "../../src/core/ports";
+import type { Clock, HostPorts, HttpClient, Logger, MqttClient } from "../../src/core/ports";
 import { readSimBehaviour, type SelfTestBehaviour } from "../../tools/image/build";
 import { FlashBootControl } from "./boot-control";
-import { boot, type BootResult } from "./bootloader";
+import { boot, ESP32, type BootResult, type Chip } from "./bootloader";
 import { nodeClock } from "./clock";
 import { FlashFile } from "./flash";
 import { nodeDigests } from "./digests";
 import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
+import { nodeSignatures } from "./signatures";
 import { FlashSlotWriter } from "./slot";
 import { FlashKeyValueStore } from "./store";
 
@@ -63,6 +64,11 @@ export interface DeviceOptions {
   /** Image file provisioned into ota_0 when the flash file does not exist yet. */
   factoryImagePath?: string;
   flashSize?: number;
+  /**
+   * The board's chip (default ESP32, whose slots may not exceed 16 MiB); ESP32_S3 maps the flash
+   * with 32-bit addresses, for larger slots on a larger flash.
+   */
+  chip?: Chip;
   cloud: DeviceCloud;
   agent?: Partial<AgentConfig>;
   /** How long a hung image runs before the simulated task watchdog resets the board. */
@@ -110,11 +116,47 @@ function simulatedSelfTest(
   }
 }
 
+/** Node's codes for a peer certificate that does not verify against the trusted CAs. */
+const CERTIFICATE_ERRORS = [
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+];
+
+/** A refused server certificate in words that name the likely causes; undefined for other errors. */
+export function untrustedServer(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "string" || !CERTIFICATE_ERRORS.includes(code)) return undefined;
+  return (
+    `the server's certificate is not trusted (${(error as Error).message}): ` +
+    "a man in the middle, or a server whose CA was not given with --ca"
+  );
+}
+
+/** The HTTP port, saying why a server's certificate was refused (the agent reports the message). */
+function explainingHttp(client: HttpClient): HttpClient {
+  return {
+    get: (request) =>
+      client.get(request).catch((error: unknown) => {
+        const why = untrustedServer(error);
+        throw why === undefined ? error : new Error(why);
+      }),
+  };
+}
+
 /** Runs boot after boot until powerOff resolves (or maxBoots is reached). */
 export async function runDevice(options: DeviceOptions): Promise<void> {
   let poweredOff = false;
   void options.powerOff.then(() => (poweredOff = true));
-  const http = createNodeHttpClient({ ...options.cloud.tls });
+  const http = explainingHttp(createNodeHttpClient({ ...options.cloud.tls }));
   for (
     let boots = 0;
     !poweredOff && (options.maxBoots === undefined || boots < options.maxBoots);
@@ -135,7 +177,8 @@ async function runOneBoot(
   http: HostPorts["http"],
 ): Promise<void> {
   const emit = options.onEvent;
-  const booted: BootResult = boot(flash);
+  const chip = options.chip ?? ESP32;
+  const booted: BootResult = boot(flash, { chip });
   const image = flash.read(booted.offset, booted.image.length);
   const behaviour = readSimBehaviour(image);
   emit({
@@ -159,8 +202,9 @@ async function runOneBoot(
     log: (level, message, fields) => emit({ event: "log", level, message, fields }),
   };
   const ports: HostPorts = {
-    slot: new FlashSlotWriter(flash, booted),
+    slot: new FlashSlotWriter(flash, booted, { chip }),
     boot: new FlashBootControl(flash, booted, {
+      chip,
       reboot: () => reset("reboot requested by the firmware"),
     }),
     http,
@@ -168,9 +212,24 @@ async function runOneBoot(
     clock: nodeClock,
     logger,
     nativeDigests: nodeDigests,
+    nativeSignatures: nodeSignatures,
   };
   const cloud = options.cloud;
-  const mqtt = connectMqtt({ url: cloud.brokerUrl, ...cloud.identity, ...cloud.tls });
+  // Each failed connection attempt is told once in a row, not every second of a reconnect loop.
+  let lastFailure = "";
+  const mqtt = connectMqtt({
+    url: cloud.brokerUrl,
+    ...cloud.identity,
+    ...cloud.tls,
+    onError: (error) => {
+      const why = untrustedServer(error);
+      const message = `MQTT connection to ${cloud.brokerUrl} failed: ${why ?? error.message}`;
+      if (message === lastFailure) return;
+      lastFailure = message;
+      logger.log(why === undefined ? "warn" : "error", message);
+    },
+  });
+  mqtt.onConnect(() => (lastFailure = ""));
   const backend = cloud.createBackend({
     mqtt,
     clock: nodeClock,

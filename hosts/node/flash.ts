@@ -18,6 +18,51 @@ const MAX_FLASH_SIZE = 1024 * 1024 * 1024;
 /** Bytes moved per read or write call when filling or copying large ranges. */
 const CHUNK = 1024 * 1024;
 
+let erasedChunk: Uint8Array | undefined;
+/** CHUNK bytes of 0xFF, made once: what an erase writes. */
+function erased(): Uint8Array {
+  return (erasedChunk ??= new Uint8Array(CHUNK).fill(0xff));
+}
+
+/** Where a write's check reads the bytes it would program over (3 more for the alignment). */
+const checkBuffer = new Uint8Array(CHUNK + 3);
+
+/**
+ * Index of the first byte where `wanted` has a 1 bit that `current` lacks, or -1. Both have the
+ * same length and the same address modulo 4: 32-bit words over the aligned middle, bytes around.
+ */
+function firstConflict(current: Uint8Array, wanted: Uint8Array): number {
+  const n = wanted.length;
+  let i = 0;
+  while (i < n && ((wanted.byteOffset + i) & 3) !== 0) {
+    if ((wanted[i] & ~current[i]) !== 0) return i;
+    i++;
+  }
+  const count = (n - i) >> 2;
+  if (count > 0) {
+    const have = new Int32Array(current.buffer, current.byteOffset + i, count);
+    const want = new Int32Array(wanted.buffer, wanted.byteOffset + i, count);
+    let j = 0;
+    while (j < count && (want[j] & ~have[j]) === 0) j++;
+    // A word with a conflict stops the words; the bytes below find which of its bytes it is.
+    i += j * 4;
+  }
+  for (; i < n; i++) if ((wanted[i] & ~current[i]) !== 0) return i;
+  return -1;
+}
+
+/** A fact about a range of the flash, held until an erase or a write touches the range. */
+interface Memo {
+  key: string;
+  offset: number;
+  end: number;
+  value: unknown;
+}
+
+/** The FlashFiles open in this process, by file (device and inode), so that a write through one
+ * drops what every one of them remembers about the bytes it changes. */
+const openFiles = new Map<string, Set<FlashFile>>();
+
 export type FlashOperationKind = "erase" | "write";
 
 /**
@@ -103,6 +148,14 @@ export class FlashFile {
   operations = 0;
   beforeOperation: BeforeOperation | undefined;
   private fd: number;
+  private readonly identity: string;
+  private memos: Memo[] = [];
+  /**
+   * Bytes this FlashFile erased that no FlashFile has written since: they hold 0xFF, so a write
+   * inside them obeys the NOR rule without reading them back (the slot writer's sequential case).
+   */
+  private erasedFrom = 0;
+  private erasedTo = 0;
 
   private constructor(
     readonly path: string,
@@ -110,6 +163,11 @@ export class FlashFile {
     fd: number,
   ) {
     this.fd = fd;
+    const stat = fs.fstatSync(fd);
+    this.identity = `${stat.dev}:${stat.ino}`;
+    const siblings = openFiles.get(this.identity) ?? new Set<FlashFile>();
+    siblings.add(this);
+    openFiles.set(this.identity, siblings);
   }
 
   /** Opens an existing flash file; its length is the flash size. */
@@ -141,9 +199,7 @@ export class FlashFile {
     );
     const fd = fs.openSync(temporary, "w+");
     try {
-      const erased = Buffer.alloc(Math.min(CHUNK, size), 0xff);
-      for (let at = 0; at < size; at += erased.length)
-        fs.writeSync(fd, erased, 0, erased.length, at);
+      for (let at = 0; at < size; at += CHUNK) fs.writeSync(fd, erased(), 0, CHUNK, at);
       const layout = defaultLayout(size);
       fs.writeSync(fd, encodePartitionTable(layout), 0, undefined, PARTITION_TABLE_OFFSET);
       if (options.factoryImage) {
@@ -166,11 +222,15 @@ export class FlashFile {
   }
 
   read(offset: number, length: number): Uint8Array {
-    this.checkRange("read", offset, length);
-    const out = new Uint8Array(length);
+    return this.readInto(new Uint8Array(length), offset);
+  }
+
+  /** Fills `out` with the bytes at `offset`, for readers that reuse a buffer; gives `out`. */
+  readInto(out: Uint8Array, offset: number): Uint8Array {
+    this.checkRange("read", offset, out.length);
     let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, out, done, length - done, offset + done);
+    while (done < out.length) {
+      const n = fs.readSync(this.fd, out, done, out.length - done, offset + done);
       if (n === 0) throw otaError("flash", `flash file ${this.path} is shorter than ${this.size}`);
       done += n;
     }
@@ -186,10 +246,13 @@ export class FlashFile {
         `erase of ${hex(length)} bytes at ${hex(offset)} is not aligned to the ${hex(SECTOR_SIZE)} sector`,
       );
     const allowed = this.startOperation("erase", offset, length);
-    const erased = Buffer.alloc(Math.min(CHUNK, length), 0xff);
     const end = offset + Math.min(length, allowed);
-    for (let at = offset; at < end; at += erased.length)
-      fs.writeSync(this.fd, erased, 0, Math.min(erased.length, end - at), at);
+    for (let at = offset; at < end; at += CHUNK)
+      fs.writeSync(this.fd, erased(), 0, Math.min(CHUNK, end - at), at);
+    // Joined to the erased bytes known so far when it touches them, else it replaces them.
+    const joins = offset <= this.erasedTo && this.erasedFrom <= end;
+    this.erasedFrom = joins ? Math.min(this.erasedFrom, offset) : offset;
+    this.erasedTo = joins ? Math.max(this.erasedTo, end) : end;
     if (allowed < length) throw powerCutError("erase", this.operations - 1, allowed);
   }
 
@@ -198,17 +261,18 @@ export class FlashFile {
     this.checkRange("write", offset, data.length);
     // Checked before the operation counts: on a board the bad write would go through and leave
     // corrupt data, which is a bug in the caller, not a power cut.
-    for (let at = 0; at < data.length; at += CHUNK) {
-      const length = Math.min(CHUNK, data.length - at);
-      const current = this.read(offset + at, length);
-      for (let i = 0; i < length; i++) {
-        const wanted = data[at + i];
-        if ((current[i] & wanted) !== wanted)
-          throw otaError(
-            "flash",
-            `write over unerased data at ${hex(offset + at + i)}: ${hex(current[i], 2)} -> ${hex(wanted, 2)}`,
-          );
-      }
+    const known = this.erasedFrom <= offset && offset + data.length <= this.erasedTo;
+    for (let at = 0; !known && at < data.length; at += CHUNK) {
+      const wanted = data.subarray(at, Math.min(data.length, at + CHUNK));
+      const shift = wanted.byteOffset & 3;
+      const current = checkBuffer.subarray(shift, shift + wanted.length);
+      this.readInto(current, offset + at);
+      const i = firstConflict(current, wanted);
+      if (i >= 0)
+        throw otaError(
+          "flash",
+          `write over unerased data at ${hex(offset + at + i)}: ${hex(current[i], 2)} -> ${hex(wanted[i], 2)}`,
+        );
     }
     const allowed = this.startOperation("write", offset, data.length);
     const length = Math.min(data.length, allowed);
@@ -217,18 +281,55 @@ export class FlashFile {
     if (allowed < data.length) throw powerCutError("write", this.operations - 1, allowed);
   }
 
-  /** Flushes to the disk (a killed process loses nothing without it; a crashed OS would). */
-  sync(): void {
-    fs.fdatasyncSync(this.fd);
+  /**
+   * Flushes to the disk (a killed process loses nothing without it; a crashed OS would), on
+   * libuv's thread pool so that the caller may read and check meanwhile.
+   */
+  sync(): Promise<void> {
+    const fd = this.fd;
+    return new Promise((resolve, reject) =>
+      fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())),
+    );
   }
 
   close(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     this.fd = -1;
+    this.memos = [];
+    const siblings = openFiles.get(this.identity);
+    siblings?.delete(this);
+    if (siblings?.size === 0) openFiles.delete(this.identity);
+  }
+
+  /**
+   * Keeps `value`, a fact about the bytes at [offset, offset + length) (an image verified there),
+   * until an erase or a write touches them through any FlashFile open on this file in this
+   * process, the only writer of a simulated flash.
+   */
+  remember(key: string, offset: number, length: number, value: unknown): void {
+    this.memos = this.memos.filter((memo) => memo.key !== key || memo.offset !== offset);
+    this.memos.push({ key, offset, end: offset + length, value });
+  }
+
+  /** What `remember` kept under `key` for that range, if its bytes have not changed since. */
+  recall(key: string, offset: number, length: number): unknown {
+    return this.memos.find(
+      (memo) => memo.key === key && memo.offset === offset && memo.end === offset + length,
+    )?.value;
   }
 
   /** Counts the operation, runs the hooks, and gives how many of its bytes may reach the flash. */
   private startOperation(kind: FlashOperationKind, offset: number, length: number): number {
+    const end = offset + length;
+    for (const flash of openFiles.get(this.identity) ?? []) {
+      if (flash.memos.length > 0)
+        flash.memos = flash.memos.filter((memo) => memo.end <= offset || end <= memo.offset);
+      if (kind === "write" && offset < flash.erasedTo && flash.erasedFrom < end) {
+        // What is left of the erased bytes: the part after the write, else the part before it.
+        if (end < flash.erasedTo) flash.erasedFrom = end;
+        else flash.erasedTo = Math.max(flash.erasedFrom, offset);
+      }
+    }
     const index = this.operations++;
     if (powerCutAt !== undefined && processOperations === powerCutAt)
       process.kill(process.pid, "SIGKILL");

@@ -17,6 +17,8 @@ export interface MqttConnectOptions {
   reconnectMs?: number;
   /** Clean session: true (default) as the seeds' devices connect. */
   clean?: boolean;
+  /** Each failed connection attempt (refused, TLS handshake...): mqtt.js retries on its own. */
+  onError?: (error: Error) => void;
 }
 
 export function connectMqtt(options: MqttConnectOptions): MqttClient {
@@ -47,8 +49,8 @@ export function connectMqtt(options: MqttConnectOptions): MqttClient {
   client.on("close", () => {
     for (const handler of disconnectHandlers) handler("connection closed");
   });
-  // Errors surface through close/reconnect; without a listener mqtt.js would throw.
-  client.on("error", () => {});
+  // Errors also surface through close/reconnect; without a listener mqtt.js would throw.
+  client.on("error", (error) => options.onError?.(error));
 
   return {
     get connected() {

@@ -10,11 +10,15 @@ import { OtaState, readOtadata, stateOfSlot } from "./otadata";
 import { otadataPartition, otaSlots, readPartitionTable, type PartitionEntry } from "./partitions";
 
 const IMAGE_MAGIC = 0xe9;
+/** Bytes written between two flushes to the disk started in the background. */
+const FLUSH_EVERY = 1024 * 1024;
 
 export class FlashSlotWriter implements SlotWriter {
   readonly name: string;
   readonly size: number;
   readonly sectorSize = SECTOR_SIZE;
+  /** finish() reads the image back and verifies it, as esp_ota_end does. */
+  readonly verifiesImage = true;
   private readonly partition: PartitionEntry;
   private readonly otadata: PartitionEntry;
   private readonly appCount: number;
@@ -24,6 +28,13 @@ export class FlashSlotWriter implements SlotWriter {
   private total = 0;
   /** Slot offset up to which this write session has erased. */
   private erasedTo = 0;
+  /** Slot offset up to which the last flush started in the background reaches. */
+  private flushedTo = 0;
+  /** The last flush started in the background; it never rejects. */
+  private flushing: Promise<void> | undefined;
+  /** True from the start of a background flush to its success (a failed one stays). */
+  private flushBusy = false;
+  private flushFailure: unknown;
 
   /** The slot esp_ota_get_next_update_partition gives: the OTA slot after the running one. */
   constructor(
@@ -64,6 +75,7 @@ export class FlashSlotWriter implements SlotWriter {
     this.writing = true;
     this.position = offset;
     this.erasedTo = offset;
+    this.flushedTo = offset;
     this.total = totalSize;
   }
 
@@ -88,6 +100,15 @@ export class FlashSlotWriter implements SlotWriter {
     }
     this.flash.write(this.partition.offset + this.position, data);
     this.position = end;
+    // The disk takes the bytes while more arrive, so that finish() has little left to flush.
+    if (!this.flushBusy && end - this.flushedTo >= FLUSH_EVERY) {
+      this.flushedTo = end;
+      this.flushBusy = true;
+      this.flushing = this.flash.sync().then(
+        () => void (this.flushBusy = false),
+        (error: unknown) => void (this.flushFailure = error),
+      );
+    }
   }
 
   /** esp_ota_end: the image must be complete and pass the bootloader's checks. */
@@ -99,9 +120,24 @@ export class FlashSlotWriter implements SlotWriter {
         "body-short",
         `${this.name} holds ${this.position} of the ${this.total} bytes announced`,
       );
-    const checked = verifyAppImage(this.flash, this.partition, this.chip);
+    // The flush to the disk runs while the image is read back and checked; both end here.
+    const flushed = this.flash.sync();
+    let checked;
+    try {
+      checked = verifyAppImage(this.flash, this.partition, this.chip);
+    } finally {
+      await flushed;
+      await this.flushing;
+    }
+    if (this.flushFailure !== undefined) throw this.flushFailure;
     if (!checked.ok) throw otaError("image-invalid", `${this.name}: ${checked.reason}`);
-    this.flash.sync();
+    // esp_ota_end reads the partition whatever was written; an image that ends in bytes left
+    // from an earlier write is not the one downloaded.
+    if (checked.image.length > this.total)
+      throw otaError(
+        "image-invalid",
+        `${this.name}: the image is ${checked.image.length} bytes long, only ${this.total} were written`,
+      );
   }
 
   async abort(): Promise<void> {

@@ -10,6 +10,8 @@ export type FailureCode =
   | "offer-too-large"
   | "offer-downgrade"
   | "offer-unsupported"
+  /** Plain http:// without allowPlaintext, or a host outside allowedHosts (offer or redirect). */
+  | "offer-untrusted"
   // Transfer.
   | "url-expired"
   | "not-found"

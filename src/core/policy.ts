@@ -5,7 +5,19 @@ import type { Offer } from "./offer";
 import type { RunningImage, SlotWriter } from "./ports";
 import { compareVersions } from "./version";
 
-export interface PolicyConfig {
+/** Which image URLs the device fetches; an absent field is the strict default. */
+export interface UrlTrust {
+  /** Accept plain http:// image URLs and redirects (default false: https:// only). */
+  allowPlaintext?: boolean;
+  /**
+   * Hosts image URLs and redirects may name: exact names ("fw.example.com", "10.0.0.7", "[::1]")
+   * or "*.example.com" for any subdomain of example.com; case-insensitive. Empty (the default):
+   * any host.
+   */
+  allowedHosts?: string[];
+}
+
+export interface PolicyConfig extends UrlTrust {
   /** Accept an offer of a lower version when the offer is marked as a rollback. */
   allowDowngrade: boolean;
 }
@@ -42,8 +54,11 @@ export function decide(
       `image of ${offer.size} bytes does not fit ${slot.name} (${slot.size} bytes)`,
     );
   }
-  if (offer.source.kind === "http" && !/^https?:\/\/[^\s]+$/.test(offer.source.url)) {
-    return refuse("offer-malformed", "the image URL must be http:// or https://");
+  if (offer.source.kind === "http") {
+    const origin = urlOrigin(offer.source.url);
+    if (!origin) return refuse("offer-malformed", "the image URL must be http:// or https://");
+    const untrusted = checkOrigin(origin, config, "the image URL");
+    if (untrusted) return { kind: "refuse", error: untrusted };
   }
   // Without a version, the image's own is judged when its header arrives (checkImageVersion).
   if (offer.version === "") return { kind: "accept" };
@@ -84,4 +99,151 @@ export function checkImageVersion(
   }
   const refused = checkDowngrade(offer, version, running, config);
   if (refused && refused.kind === "refuse") throw refused.error;
+}
+
+/** What a URL trust rule judges: the scheme and the host, never the path or the query. */
+export interface UrlOrigin {
+  /** "http" or "https" */
+  scheme: string;
+  /** Lower case, without a trailing dot; an IPv6 literal keeps its brackets ("[::1]"). */
+  host: string;
+  /** "scheme://host[:port]", safe to log: a presigned URL's credentials are in its query. */
+  origin: string;
+}
+
+// The authority's userinfo and host are read as WHATWG URL parsers read them, so that the host
+// judged is the host connected to: a backslash, a percent sign or a space in the authority (which
+// parsers disagree on) makes the URL malformed rather than judged by a guess.
+const HTTP_URL =
+  /^(https?):\/\/(?:[^@\\/?#\s]*@)?([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?(?:[/?#][^\s\\]*)?$/i;
+
+/** The scheme and host of an http:// or https:// URL; undefined when it is neither or malformed. */
+export function urlOrigin(url: string): UrlOrigin | undefined {
+  const match = typeof url === "string" ? HTTP_URL.exec(url) : null;
+  const host = match ? canonicalHost(match[2]) : undefined;
+  if (!match || host === undefined) return undefined;
+  const scheme = match[1].toLowerCase();
+  return { scheme, host, origin: scheme + "://" + host + (match[3] || "") };
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * A host as WHATWG URL parsers serialize it (lower case, IPv6 compressed), without a trailing dot;
+ * undefined for one they would read otherwise than as written, such as an IPv4 address that is not
+ * plain dotted decimal ("127.1", "0x7f.0.0.1", "010.0.0.1" are all IPv4 addresses to them).
+ */
+function canonicalHost(text: string): string | undefined {
+  const host = text.toLowerCase();
+  if (host.charAt(0) === "[" || host.indexOf(":") >= 0) {
+    const bracketed = host.charAt(0) === "[" && host.charAt(host.length - 1) === "]";
+    const pieces = ipv6Pieces(bracketed ? host.substring(1, host.length - 1) : host);
+    return pieces && "[" + serializeIpv6(pieces) + "]";
+  }
+  const name = host.charAt(host.length - 1) === "." ? host.substring(0, host.length - 1) : host;
+  if (name === "" || name.charAt(0) === ".") return undefined;
+  const last = name.substring(name.lastIndexOf(".") + 1);
+  if (/^(\d+|0x[0-9a-f]*)$/.test(last) && !IPV4.test(name)) return undefined;
+  return name;
+}
+
+/** The eight 16-bit pieces of an IPv6 address ("::1", "::ffff:10.0.0.7"), or undefined. */
+function ipv6Pieces(text: string): number[] | undefined {
+  let body = text;
+  const tail: number[] = [];
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    if (!IPV4.test(v4[2])) return undefined;
+    const octets = v4[2].split(".");
+    tail.push(+octets[0] * 256 + +octets[1], +octets[2] * 256 + +octets[3]);
+    body = /::$/.test(v4[1]) ? v4[1] : v4[1].substring(0, v4[1].length - 1);
+  }
+  const halves = body.split("::");
+  if (halves.length > 2) return undefined;
+  const head = halves[0] === "" ? [] : halves[0].split(":");
+  const rest = halves.length < 2 || halves[1] === "" ? [] : halves[1].split(":");
+  const missing = 8 - head.length - rest.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const groups = head.concat(rest);
+  for (let i = 0; i < groups.length; i++) if (!/^[0-9a-f]{1,4}$/.test(groups[i])) return undefined;
+  const pieces: number[] = [];
+  for (let i = 0; i < head.length; i++) pieces.push(parseInt(head[i], 16));
+  // No "::": nothing is missing.
+  for (let i = 0; i < missing; i++) pieces.push(0);
+  for (let i = 0; i < rest.length; i++) pieces.push(parseInt(rest[i], 16));
+  return pieces.concat(tail);
+}
+
+/** WHATWG's serialization: hex without leading zeros, the first longest run of zeros as "::". */
+function serializeIpv6(pieces: number[]): string {
+  let run = -1;
+  let runLength = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && pieces[j] === 0) j++;
+    if (j - i > runLength) {
+      run = i;
+      runLength = j - i;
+    }
+    i = j > i ? j : i + 1;
+  }
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === run) {
+      out += i === 0 ? "::" : ":";
+      i += runLength - 1;
+    } else out += pieces[i].toString(16) + (i < 7 ? ":" : "");
+  }
+  return out;
+}
+
+/** An allowedHosts entry as canonicalHost writes hosts ("*." kept), or undefined for no entry. */
+function patternHost(pattern: string): string | undefined {
+  if (typeof pattern !== "string") return undefined;
+  if (pattern.indexOf(":") >= 0) return canonicalHost(pattern);
+  if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/i.test(pattern)) return undefined;
+  const wildcard = pattern.substring(0, 2) === "*.";
+  const host = canonicalHost(wildcard ? pattern.substring(2) : pattern);
+  return host === undefined ? undefined : (wildcard ? "*." : "") + host;
+}
+
+/**
+ * Whether `pattern` can be an allowedHosts entry: a host name, "*." and a domain, an IPv4 address,
+ * or an IPv6 address with or without brackets. A URL or a host with a port is not one.
+ */
+export function isHostPattern(pattern: string): boolean {
+  return patternHost(pattern) !== undefined;
+}
+
+/** Whether the (canonical) `host` is one `pattern` names: exact, or "*.domain" for its subdomains. */
+function hostMatches(host: string, pattern: string): boolean {
+  const wanted = patternHost(pattern);
+  if (wanted === undefined) return false;
+  if (wanted.substring(0, 2) !== "*.") return host === wanted;
+  const suffix = wanted.substring(1);
+  return host.length > suffix.length && host.substring(host.length - suffix.length) === suffix;
+}
+
+/**
+ * The refusal of a URL the trust rules do not allow ("offer-untrusted"), or undefined. `what`
+ * names the URL in the message ("the image URL", "the redirect from https://a.example").
+ */
+export function checkOrigin(
+  origin: UrlOrigin,
+  trust: UrlTrust,
+  what: string,
+): OtaError | undefined {
+  if (origin.scheme !== "https" && !trust.allowPlaintext)
+    return otaError(
+      "offer-untrusted",
+      `${what} ${origin.origin} is plain ${origin.scheme}://, refused because allowPlaintext is off: ` +
+        "serve the image over https:// (or allow plaintext for development)",
+    );
+  const hosts = trust.allowedHosts || [];
+  if (hosts.length === 0) return undefined;
+  for (let i = 0; i < hosts.length; i++) if (hostMatches(origin.host, hosts[i])) return undefined;
+  return otaError(
+    "offer-untrusted",
+    `${what} ${origin.origin} names host "${origin.host}", which allowedHosts does not list (${hosts.join(", ")})`,
+  );
 }

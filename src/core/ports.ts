@@ -19,6 +19,13 @@ export interface SlotWriter {
   begin(offset: number, totalSize: number): Promise<void>;
   /** Appends bytes at the current position. */
   write(data: Uint8Array): Promise<void>;
+  /**
+   * finish() validates the ESP-IDF app image in the slot as esp_ota_end does (structure, checksum
+   * byte and appended SHA-256, read back from the flash) and refuses it with image-invalid. The
+   * core then checks only the image header as the bytes stream, and leaves the rest to finish()
+   * rather than hash the image twice.
+   */
+  readonly verifiesImage?: boolean;
   /** Makes everything written durable (the image is complete, not yet bootable). */
   finish(): Promise<void>;
   /** Abandons the write. The slot's content is undefined afterwards; it is never booted. */
@@ -131,6 +138,19 @@ export type HashAlgorithm =
 /** A host's native digests; it returns undefined for an algorithm it lacks. */
 export type NativeDigests = (algorithm: HashAlgorithm) => Digest | undefined;
 
+/** A streaming signature check over the host's own crypto. */
+export interface SignatureStream {
+  update(data: Uint8Array): void;
+  /** Whether `signature` (r and s, 32 bytes each) signs the bytes fed so far. */
+  verify(signature: Uint8Array): boolean;
+}
+
+/**
+ * A host's native ECDSA P-256 with SHA-256, for a public key given as its 65-byte uncompressed SEC1
+ * point; undefined where the host has none (the portable verifier is used then).
+ */
+export type NativeSignatures = (publicKey: Uint8Array) => SignatureStream | undefined;
+
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 export interface Logger {
@@ -146,4 +166,5 @@ export interface HostPorts {
   clock: Clock;
   logger: Logger;
   nativeDigests?: NativeDigests;
+  nativeSignatures?: NativeSignatures;
 }

@@ -13,7 +13,16 @@ import {
 import type { ImageExpectation, ImageHeader, ImageVerification } from "./image/esp-image";
 import { imageIdentity, type Journal } from "./journal";
 import type { Offer } from "./offer";
-import type { Clock, Digest, HashAlgorithm, Logger, NativeDigests, SlotWriter } from "./ports";
+import type {
+  Clock,
+  Digest,
+  HashAlgorithm,
+  Logger,
+  NativeDigests,
+  NativeSignatures,
+  SlotWriter,
+} from "./ports";
+import { SignatureCheck, type TrustedKey } from "./signature/check";
 import type { ByteSource } from "./source";
 
 export interface TransferConfig {
@@ -32,7 +41,10 @@ export interface TransferContext {
   clock: Clock;
   logger: Logger;
   nativeDigests?: NativeDigests;
+  nativeSignatures?: NativeSignatures;
   config: TransferConfig;
+  /** Keys one of which must have signed the image; none: the image is not signature-checked. */
+  trustedKeys?: TrustedKey[];
   /**
    * What the ESP-IDF image header must say (chip, version, project, secure version). Without it the
    * bytes are a package, not an app image, and only the offer's digests judge them.
@@ -49,14 +61,18 @@ export interface TransferContext {
   cancelled?: () => boolean;
 }
 
+/** Every byte is in the slot, not yet finished: the caller judges the result, then calls slot.finish(). */
 export interface TransferResult {
   /** Final digest of every algorithm the offer gave a value for. */
   digests: Partial<Record<HashAlgorithm, Uint8Array>>;
   /**
    * Judges the image's structure, checksum byte and appended SHA-256 (throws image-invalid); gives
-   * undefined for a package, which has no such structure.
+   * undefined for a package, which has no such structure, and for a slot whose finish() judges them
+   * (SlotWriter.verifiesImage).
    */
   verifyImage: () => ImageVerification | undefined;
+  /** Throws signature-invalid unless a trusted key signed the image (no-op without keys). */
+  verifySignature: () => void;
   /** Offset the transfer resumed from (0 for a fresh one). */
   resumedFrom: number;
   /** Bytes that came over the network in this transfer. */
@@ -67,6 +83,7 @@ export interface TransferResult {
 class Checks {
   readonly digests: { algorithm: HashAlgorithm; digest: Digest }[] = [];
   readonly verifier: EspImageVerifier | undefined;
+  readonly signature: SignatureCheck | undefined;
   private prefix = new Uint8Array(IMAGE_PREFIX_SIZE);
   private seen = 0;
 
@@ -75,7 +92,13 @@ class Checks {
     for (const algorithm of Object.keys(context.offer.hashes) as HashAlgorithm[]) {
       this.digests.push({ algorithm, digest: createDigest(algorithm, native) });
     }
-    if (context.expect) this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
+    // The header checks below run either way; the rest of the image is judged once, by the slot
+    // when its finish() reads the image back as esp_ota_end does.
+    if (context.expect && !context.slot.verifiesImage)
+      this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
+    const keys = context.trustedKeys;
+    if (keys && keys.length > 0)
+      this.signature = new SignatureCheck(context.offer, keys, native, context.nativeSignatures);
   }
 
   update(chunk: Uint8Array): void {
@@ -92,6 +115,7 @@ class Checks {
       }
     }
     if (this.verifier) this.verifier.update(chunk);
+    if (this.signature) this.signature.update(chunk);
     for (let i = 0; i < this.digests.length; i++) this.digests[i].digest.update(chunk);
   }
 }
@@ -112,17 +136,32 @@ export async function transfer(context: TransferContext): Promise<TransferResult
     );
   }
   let offset = await journal.resumeOffset(image, slot.name, offer.size, slot.sectorSize);
-  const resumedFrom = offset;
   let checks = new Checks(context);
   await slot.begin(offset, offer.size);
   if (offset > 0) {
     logger.log("info", `resuming ${offer.id} at byte ${offset} of ${offer.size}`);
     if (context.onResume) context.onResume(offset);
-    for (let at = 0; at < offset; at += REHASH_CHUNK) {
-      checks.update(await slot.read(at, Math.min(REHASH_CHUNK, offset - at)));
+    try {
+      for (let at = 0; at < offset; at += REHASH_CHUNK) {
+        checks.update(await slot.read(at, Math.min(REHASH_CHUNK, offset - at)));
+      }
+    } catch (thrown) {
+      // The slot does not hold what the journal says (a corrupt or forged journal): its bytes
+      // steer nothing, the image is fetched from the start.
+      const error = asOtaError(thrown);
+      if (error.transient) throw error;
+      logger.log(
+        "warn",
+        `the journaled prefix is not this image (${error.message}); starting from 0`,
+      );
+      offset = 0;
+      checks = new Checks(context);
+      await journal.clear();
+      await slot.begin(0, offer.size);
     }
   }
 
+  const resumedFrom = offset;
   let source = context.source;
   let failures = 0;
   let refreshed = 0;
@@ -200,15 +239,18 @@ export async function transfer(context: TransferContext): Promise<TransferResult
     }
   }
 
-  await slot.finish();
   const digests: Partial<Record<HashAlgorithm, Uint8Array>> = {};
   for (let i = 0; i < checks.digests.length; i++) {
     digests[checks.digests[i].algorithm] = checks.digests[i].digest.digest();
   }
   const verifier = checks.verifier;
+  const signature = checks.signature;
   return {
     digests,
     verifyImage: () => (verifier ? verifier.finish(offer.size) : undefined),
+    verifySignature: () => {
+      if (signature) signature.finish();
+    },
     resumedFrom,
     fetched,
   };

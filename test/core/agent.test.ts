@@ -6,24 +6,11 @@ import * as fs from "node:fs";
 import type { Offer } from "../../src/core/offer";
 import type { DeviceEvent } from "../../hosts/node/device";
 import { ScriptedCloud } from "../support/scripted-cloud";
-import { SimBench, boots, type SimImage } from "../support/sim";
+import { SimBench, boots, offerOf } from "../support/sim";
 
 let bench: SimBench;
 before(async () => (bench = await SimBench.start()));
 after(() => bench.close());
-
-function offerOf(image: SimImage, version: string, extra: Partial<Offer> = {}): Offer {
-  return {
-    backend: "scripted",
-    id: `job-${version}`,
-    version,
-    size: image.size,
-    source: { kind: "http", url: image.url },
-    hashes: { md5: image.md5 },
-    context: {},
-    ...extra,
-  };
-}
 
 const finalReport = (e: DeviceEvent) =>
   e.event === "report" && ["succeeded", "failed", "rejected", "current"].includes(e.status);

@@ -14,9 +14,13 @@ import {
 } from "../../src/index";
 
 const RUNNING = { version: "1.0.0", project: "sensor" };
+// The public point of a P-256 key, as `otaflow keygen` prints it.
+const KEY =
+  "0463456dbb8607ffb964bcd8b55384a14301bdef1bb3791af5a5d2b480ec2010afea1561c08ebbc644faa95a0073971839245d7d948b7f5b3d50605dee087bfbca";
 const AWS = {
   backend: { aws: { thingName: "dev-1" } },
   connection: { broker: "mqtts://iot.example.com" },
+  security: { trustedKeys: [KEY] },
 };
 
 function rejects(input: unknown, field: string, message: string): void {
@@ -38,9 +42,10 @@ test("a minimal configuration gets every documented default", () => {
     backend: { aws: { thingName: "dev-1", clientIdPrefix: "" } },
     connection: { broker: "mqtts://iot.example.com" },
     policy: DEFAULT_POLICY,
-    insecure: { allowPlaintext: false, skipServerVerification: false },
+    security: { trustedKeys: [KEY] },
+    insecure: { allowUnsigned: false, allowPlaintext: false, skipServerVerification: false },
   });
-  assert.deepEqual(agentConfigOf(config), DEFAULT_CONFIG);
+  assert.deepEqual(agentConfigOf(config), { ...DEFAULT_CONFIG, trustedKeys: [KEY] });
   assert.equal(backendNameOf(config), "aws");
 });
 
@@ -62,7 +67,9 @@ test("the policy maps onto the agent's configuration", () => {
       selfTestTimeoutMs: 5000,
       allowDowngrade: true,
       autoReboot: false,
+      allowedHosts: ["fw.example.com", "*.cdn.example.com", "[::1]"],
     },
+    insecure: { allowPlaintext: true },
   });
   assert.deepEqual(agentConfigOf(config), {
     ...DEFAULT_CONFIG,
@@ -73,6 +80,9 @@ test("the policy maps onto the agent's configuration", () => {
     allowDowngrade: true,
     autoReboot: false,
     chipId: 9,
+    allowPlaintext: true,
+    allowedHosts: ["fw.example.com", "*.cdn.example.com", "[::1]"],
+    trustedKeys: [KEY],
   });
 });
 
@@ -96,6 +106,8 @@ test("each backend gets its own configuration", () => {
     backend: { thingsboard: { accessToken: "A1_token" } },
     connection: { broker: "mqtt://127.0.0.1:1883" },
     policy: { chunkSize: 16384, chunkWindow: 2 },
+    security: AWS.security,
+    insecure: { allowPlaintext: true },
   });
   assert.deepEqual(backendConfigOf(tb, RUNNING), {
     name: "thingsboard",
@@ -115,6 +127,7 @@ test("each backend gets its own configuration", () => {
       tencent: { productId: "S3EUVBRJLB", deviceName: "test_device", deviceSecret: "c2VjcmV0" },
     },
     connection: { broker: "mqtts://S3EUVBRJLB.iotcloud.tencentdevices.com" },
+    security: AWS.security,
   });
   assert.deepEqual(backendConfigOf(tencent, RUNNING), {
     name: "tencent",
@@ -132,18 +145,22 @@ test("each backend gets its own configuration", () => {
   assert.match(identity.password!, /^[0-9a-f]{64};hmacsha256$/);
 });
 
-test("plain MQTT leaves the loopback only with insecure.allowPlaintext", () => {
-  rejects(
-    { ...AWS, connection: { broker: "mqtt://iot.example.com" } },
-    "connection.broker",
-    'connection.broker: must be mqtts:// for a host other than loopback (or set insecure.allowPlaintext), got "mqtt://iot.example.com"',
-  );
+test("plain MQTT, to loopback too, needs insecure.allowPlaintext, which allows http:// images", () => {
+  for (const broker of ["mqtt://iot.example.com", "mqtt://127.0.0.1:1883", "mqtt://localhost"]) {
+    rejects(
+      { ...AWS, connection: { broker } },
+      "connection.broker",
+      `connection.broker: must be mqtts:// (plain mqtt://, even to loopback, needs insecure.allowPlaintext), got "${broker}"`,
+    );
+  }
   const config = checkConfig({
     ...AWS,
-    connection: { broker: "mqtt://iot.example.com" },
+    connection: { broker: "mqtt://127.0.0.1:1883" },
     insecure: { allowPlaintext: true },
   });
   assert.equal(config.insecure.allowPlaintext, true);
+  assert.equal(agentConfigOf(config).allowPlaintext, true);
+  assert.equal(agentConfigOf(checkConfig(AWS)).allowPlaintext, false);
 });
 
 const BAD: [string, unknown, string, string][] = [
@@ -151,7 +168,7 @@ const BAD: [string, unknown, string, string][] = [
     "not an object",
     "aws",
     "config",
-    'config: must be an object with device, backend, connection, policy, insecure, got "aws"',
+    'config: must be an object with device, backend, connection, policy, security, insecure, got "aws"',
   ],
   [
     "empty thing name",
@@ -187,7 +204,7 @@ const BAD: [string, unknown, string, string][] = [
     "misspelt policy field",
     { ...AWS, policy: { chunkSzie: 1024 } },
     "policy.chunkSzie",
-    "policy.chunkSzie: must be absent (the known fields are chunkSize, chunkWindow, maxAttempts, backoff, journalIntervalBytes, selfTestTimeoutMs, allowDowngrade, autoReboot), got 1024",
+    "policy.chunkSzie: must be absent (the known fields are chunkSize, chunkWindow, maxAttempts, backoff, journalIntervalBytes, selfTestTimeoutMs, allowDowngrade, autoReboot, allowedHosts), got 1024",
   ],
   [
     "chunk larger than the server takes",
@@ -230,6 +247,30 @@ const BAD: [string, unknown, string, string][] = [
     { ...AWS, policy: { allowDowngrade: "yes" } },
     "policy.allowDowngrade",
     'policy.allowDowngrade: must be true or false, got "yes"',
+  ],
+  [
+    "allowed hosts as one string",
+    { ...AWS, policy: { allowedHosts: "fw.example.com" } },
+    "policy.allowedHosts",
+    'policy.allowedHosts: must be an array of host names ("fw.example.com", "*.example.com" or an IP address), got "fw.example.com"',
+  ],
+  [
+    "allowed host given as a URL",
+    { ...AWS, policy: { allowedHosts: ["fw.example.com", "https://cdn.example.com/"] } },
+    "policy.allowedHosts[1]",
+    'policy.allowedHosts[1]: must be a host name ("fw.example.com"), "*.example.com" or an IP address, got "https://cdn.example.com/"',
+  ],
+  [
+    "allowed host with a port",
+    { ...AWS, policy: { allowedHosts: ["fw.example.com:443"] } },
+    "policy.allowedHosts[0]",
+    'policy.allowedHosts[0]: must be a host name ("fw.example.com"), "*.example.com" or an IP address, got "fw.example.com:443"',
+  ],
+  [
+    "a wildcard that is not a subdomain pattern",
+    { ...AWS, policy: { allowedHosts: ["fw*.example.com"] } },
+    "policy.allowedHosts[0]",
+    'policy.allowedHosts[0]: must be a host name ("fw.example.com"), "*.example.com" or an IP address, got "fw*.example.com"',
   ],
   [
     "insecure flag as a number",
@@ -305,3 +346,29 @@ const BAD: [string, unknown, string, string][] = [
 for (const [what, input, field, message] of BAD) {
   test(`refused, naming the field: ${what}`, () => rejects(input, field, message));
 }
+
+test("a configuration without a trusted key is refused, unless unsigned images are meant", () => {
+  const unsigned = { backend: AWS.backend, connection: AWS.connection };
+  rejects(
+    unsigned,
+    "security.trustedKeys",
+    "security.trustedKeys: must be at least one public key, so that only signed images are installed (or set insecure.allowUnsigned), got an array",
+  );
+  const config = checkConfig({ ...unsigned, insecure: { allowUnsigned: true } });
+  assert.deepEqual(agentConfigOf(config).trustedKeys, []);
+});
+
+test("a trusted key that is not a P-256 public key is refused with the reason", () => {
+  assert.throws(
+    () => checkConfig({ ...AWS, security: { trustedKeys: [KEY, KEY.slice(0, 64)] } }),
+    (error: unknown) => {
+      assert.ok(isConfigError(error));
+      assert.equal(error.field, "security.trustedKeys[1]");
+      assert.match(
+        error.message,
+        /^security\.trustedKeys\[1\]: must be a P-256 public key \(key: /,
+      );
+      return true;
+    },
+  );
+});

@@ -194,7 +194,12 @@ describe("httpSource against the embedded firmware server", () => {
     fault({ kind: "redirect-loop" });
     await assert.rejects(
       source(url).open(0),
-      failure("redirect-loop", false, /loop: .*fw\.bin\?hop=1 -> .*hop=2 -> .*hop=1$/),
+      // The hops differ only in their query strings, which messages never show (presigned URLs).
+      failure(
+        "redirect-loop",
+        false,
+        /loop: (http:\/\/[^ ]*\/fw\.bin(\?\.\.\.)? -> ){3}[^ ]*\?\.\.\.$/,
+      ),
     );
   });
 

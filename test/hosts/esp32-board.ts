@@ -596,6 +596,12 @@ const networkOperations: Record<string, (argument: never) => unknown> = {
     const events = connection.events as object[];
     switch (packet.operation) {
       case 3: {
+        if (dropOnPublish) {
+          // The packet left the board and the network failed under it: no PUBACK can come.
+          dropOnPublish = false;
+          dropMqttConnections();
+          return;
+        }
         const qos = (packet.QoS ?? 0) as 0 | 1;
         client.publish(
           packet.topic!,
@@ -651,7 +657,7 @@ const networkOperations: Record<string, (argument: never) => unknown> = {
     return digest.digest("hex");
   },
   /** A test's own operation: the network fails under every MQTT connection. */
-  "test.dropMqtt": () => dropMqttConnections(),
+  "test.dropMqttOnPublish": () => (dropOnPublish = true),
 };
 
 export interface MqttPacket {
@@ -666,6 +672,9 @@ export interface MqttPacket {
 
 const tcpSockets = new Map<number, net.Socket>();
 const digests = new Map<number, Hash>();
+
+/** The next PUBLISH the board writes breaks the network under it. */
+let dropOnPublish = false;
 
 /** Breaks the network under every MQTT connection the fakes have open (the broker stays up). */
 export function dropMqttConnections(): number {

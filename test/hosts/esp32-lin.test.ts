@@ -2,7 +2,7 @@
 // emulated in-process) running hosts/lin/main.ts inside XS, over the same fakes as the esp32
 // tests plus the File module over a directory: a killed process resumes its download, the
 // in-process reboot boots the new image, which confirms itself; an image that never confirms is
-// rolled back at the next start.
+// rolled back at the next start; an image the configured key did not sign is never staged.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -13,6 +13,7 @@ import { startEmbeddedBroker, type RunningBroker } from "../../tools/broker/inde
 import { firmwareJobDocument, startAwsCloud, type AwsCloud } from "../../tools/clouds/aws/index";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
 import { buildAppImage } from "../../tools/image/build";
+import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
 import type { Outcome } from "../xs/engine";
 import {
   bundleEsp32Cases,
@@ -25,6 +26,8 @@ import {
 
 const bundle = bundleEsp32Cases([{ name: "lin", file: path.join(XS_SOURCES, "cases-lin.ts") }]);
 const boards: Esp32Board[] = [];
+const vendor = generateSigningKey();
+const vendorKey = loadSigningKey(vendor.privateKeyPem);
 let broker: RunningBroker;
 let cloud: AwsCloud;
 let server: FirmwareServer;
@@ -51,6 +54,8 @@ function desktop(thing: string): Esp32Board {
   created.config = {
     backend: "aws",
     broker: `mqtt://127.0.0.1:${broker.port}`,
+    insecurePlaintext: true,
+    publicKeys: vendor.publicKeyHex,
     thing,
     file: { root: created.fileRoot },
     version: "1.0.0",
@@ -75,6 +80,11 @@ async function deploy(thing: string, image: Uint8Array, version: string): Promis
   });
 }
 
+/** A release image, signed with the key the desktops trust. */
+function release(version: string, size: number): Uint8Array {
+  return signAppended(buildAppImage({ version, size }), vendorKey);
+}
+
 function reason(outcome: Outcome): string {
   if (!outcome.ok) assert.fail(outcome.error);
   return JSON.parse(outcome.result) as string;
@@ -90,10 +100,39 @@ function otadata(b: Esp32Board): unknown {
 }
 
 describe("lin host: whole updates in XS, slots in files", () => {
+  it("does not start without publicKeys or insecureUnsigned, and says how to fix it", async () => {
+    const b = desktop("lin-nokey");
+    delete b.config.publicKeys;
+    const outcome = await runBoot(b, await bundle, "lin/lin", 30_000);
+    assert.ok(!outcome.ok, "the app started");
+    assert.match(
+      outcome.error,
+      /config: no "publicKeys": .* or set "insecureUnsigned" to true to install unsigned images \(development only\)/,
+    );
+  });
+
+  it("never stages an unsigned image: FAILED signature-invalid, no restart", async () => {
+    const thing = "lin-unsigned";
+    const b = desktop(thing);
+    const jobId = await deploy(
+      thing,
+      buildAppImage({ version: "1.3.0", size: 64 * 1024 }),
+      "1.3.0",
+    );
+    const failed = cloud.waitForStatus(thing, jobId, "FAILED", 60_000);
+    assert.equal(await start(b, failed), "stopped");
+    assert.match(
+      cloud.execution(thing, jobId)!.statusDetails.reason,
+      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+    );
+    assert.ok(!b.console.join("").includes("otaflow: restart"));
+    assert.deepEqual(otadata(b), { boot: "ota_0", states: {} });
+  });
+
   it("resumes after the process is killed, reboots in-process, confirms the new image", async () => {
     const thing = "lin-resume";
     const b = desktop(thing);
-    const image = buildAppImage({ version: "1.1.0", size: 256 * 1024 });
+    const image = release("1.1.0", 256 * 1024);
     const jobId = await deploy(thing, image, "1.1.0");
     b.onFileWrite = (file, position) => file.endsWith("/ota_1.bin") && position >= 150 * 1024;
     assert.equal(await start(b), "power cut");
@@ -120,11 +159,7 @@ describe("lin host: whole updates in XS, slots in files", () => {
   it("rolls back at the next start an image that never confirmed itself", async () => {
     const thing = "lin-abort";
     const b = desktop(thing);
-    const jobId = await deploy(
-      thing,
-      buildAppImage({ version: "1.2.0", size: 64 * 1024 }),
-      "1.2.0",
-    );
+    const jobId = await deploy(thing, release("1.2.0", 64 * 1024), "1.2.0");
     // The power goes after the bootloader set the new image PENDING_VERIFY, before it confirms.
     let onTrial = false;
     b.onFileWrite = (file, _position, data) => {

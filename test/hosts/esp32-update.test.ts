@@ -3,7 +3,8 @@
 // against the local AWS IoT Jobs cloud on a real MQTT broker and a real HTTP Range server. Each
 // boot is a fresh XS engine; the flash (with ESP-IDF's otadata and bootloader rules) and the NVS
 // outlive it. A power cut mid-download resumes from the journal; a failing self-test and a crash
-// before confirming both roll back, and the cloud hears FAILED.
+// before confirming both roll back, and the cloud hears FAILED. Boards trust the vendor's key
+// ("publicKeys"): an image it did not sign is refused before it is staged.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -15,6 +16,12 @@ import { startEmbeddedBroker, type RunningBroker } from "../../tools/broker/inde
 import { firmwareJobDocument, startAwsCloud, type AwsCloud } from "../../tools/clouds/aws/index";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
 import { buildAppImage, type SelfTestBehaviour } from "../../tools/image/build";
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signAppended,
+  type SigningKey,
+} from "../../tools/sign/index";
 import type { Outcome } from "../xs/engine";
 import {
   bundleEsp32Cases,
@@ -27,6 +34,9 @@ import {
 
 const bundle = bundleEsp32Cases([{ name: "app", file: path.join(XS_SOURCES, "cases-app.ts") }]);
 const factory = buildAppImage({ version: "1.0.0", size: 48 * 1024 });
+const vendor = generateSigningKey();
+const vendorKey = loadSigningKey(vendor.privateKeyPem);
+const stranger = generateSigningKey();
 const boards: Esp32Board[] = [];
 let broker: RunningBroker;
 let cloud: AwsCloud;
@@ -48,21 +58,37 @@ after(async () => {
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+/** The settings (mc/config) of the boards here: the local cloud over plain MQTT, the vendor's key. */
+function configOf(thing: string): Record<string, unknown> {
+  return {
+    backend: "aws",
+    broker: `mqtt://127.0.0.1:${broker.port}`,
+    insecurePlaintext: true,
+    publicKeys: vendor.publicKeyHex,
+    thing,
+  };
+}
+
 function board(thing: string): Esp32Board {
   const created = newBoard(factory);
-  created.config = { backend: "aws", broker: `mqtt://127.0.0.1:${broker.port}`, thing };
+  created.config = configOf(thing);
   boards.push(created);
   return created;
 }
 
-/** Serves an image and creates the AWS job that offers it to `thing`. */
-async function deploy(
-  thing: string,
+/** An image signed by `key` (the vendor's by default; null: unsigned). */
+function release(
   version: string,
   size: number,
   selfTest: SelfTestBehaviour = "pass",
-): Promise<string> {
+  key: SigningKey | null = vendorKey,
+): Uint8Array {
   const image = buildAppImage({ version, size, selfTest });
+  return key ? signAppended(image, key) : image;
+}
+
+/** Serves an image and creates the AWS job that offers it to `thing`. */
+async function deploy(thing: string, version: string, image: Uint8Array): Promise<string> {
   fs.writeFileSync(path.join(root, `${thing}-${version}.bin`), image);
   const sha256 = createHash("sha256").update(image).digest("hex");
   const url = `${server.url}/${thing}-${version}.bin`;
@@ -82,11 +108,105 @@ async function bootUntil(b: Esp32Board, done?: Promise<unknown>): Promise<string
   return reason(await runBoot(b, await bundle, "app/app", 120_000));
 }
 
+/** Boots a board with `config`, which readSettings refuses: the message it stops with. */
+async function refusedConfig(config: Record<string, unknown>): Promise<string> {
+  const b = board("esp32-settings");
+  b.config = config;
+  const outcome = await runBoot(b, await bundle, "app/app", 30_000);
+  assert.ok(!outcome.ok, "the app started");
+  return outcome.error;
+}
+
 describe("esp32 host: whole updates in XS", () => {
-  it("resumes after a power cut mid-download, reboots into the image, confirms it", async () => {
+  it("does not start over a plain mqtt:// broker without insecurePlaintext, and says why", async () => {
+    const thing = "esp32-plain";
+    const b = board(thing);
+    b.config = { backend: "aws", broker: `mqtt://127.0.0.1:${broker.port}`, thing };
+    let connects = 0;
+    const count = (client: { id: string }) => void (client.id === thing && connects++);
+    broker.aedes.on("client", count);
+    try {
+      const outcome = await runBoot(b, await bundle, "app/app", 30_000);
+      assert.ok(!outcome.ok);
+      assert.match(
+        outcome.error,
+        /config: "broker" is plain mqtt:\/\/: use mqtts:\/\/ with "ca" .* or set "insecurePlaintext" to true \(development only\)/,
+      );
+    } finally {
+      broker.aedes.removeListener("client", count);
+    }
+    assert.equal(connects, 0);
+  });
+
+  it("does not start without publicKeys or insecureUnsigned, and says how to fix it", async () => {
+    const config = configOf("esp32-nokey");
+    delete config.publicKeys;
+    assert.match(
+      await refusedConfig(config),
+      /config: no "publicKeys": give the hex of the release signing key's public point \(`otaflow keygen` prints it\) .* or set "insecureUnsigned" to true to install unsigned images \(development only\)/,
+    );
+  });
+
+  it("does not start with a publicKeys entry that is not a P-256 point, and says why", async () => {
+    const config = configOf("esp32-badkey");
+    const compressed = "02" + vendor.publicKeyHex.slice(2, 66);
+    assert.match(
+      await refusedConfig({ ...config, publicKeys: compressed }),
+      /config: "publicKeys" is not a P-256 public point: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 33 bytes \(a compressed point; give the uncompressed one\)/,
+    );
+    // One hex digit of Y changed: the second key is off the curve.
+    const offCurve =
+      vendor.publicKeyHex.slice(0, -1) + (vendor.publicKeyHex.endsWith("0") ? "1" : "0");
+    assert.match(
+      await refusedConfig({ ...config, publicKeys: `${stranger.publicKeyHex},${offCurve}` }),
+      /config: "publicKeys" \(key 2 of 2\) is not a P-256 public point: the point is not on the P-256 curve/,
+    );
+    assert.match(
+      await refusedConfig({ ...config, publicKeys: vendor.publicKeyPem }),
+      /config: "publicKeys" \(key 1 of \d+\) is not a P-256 public point: expected a PEM PUBLIC KEY or CERTIFICATE, or the hex of the 65-byte point/,
+    );
+  });
+
+  it("refuses an unsigned image and one signed with another key: FAILED, nothing staged", async () => {
+    const thing = "esp32-unsigned";
+    const b = board(thing);
+    const unsigned = await deploy(thing, "1.5.0", release("1.5.0", 64 * 1024, "pass", null));
+    const foreign = await deploy(
+      thing,
+      "1.6.0",
+      release("1.6.0", 64 * 1024, "pass", loadSigningKey(stranger.privateKeyPem)),
+    );
+    const failed = Promise.all([
+      cloud.waitForStatus(thing, unsigned, "FAILED", 60_000),
+      cloud.waitForStatus(thing, foreign, "FAILED", 60_000),
+    ]);
+    assert.equal(await bootUntil(b, failed), "stopped");
+    assert.equal(b.restarts, 0);
+    const reasonOf = (jobId: string) => cloud.execution(thing, jobId)!.statusDetails.reason;
+    assert.match(
+      reasonOf(unsigned),
+      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+    );
+    assert.match(
+      reasonOf(foreign),
+      new RegExp(
+        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+      ),
+    );
+    // The bootloader still boots the factory image, as before the update.
+    const before = [b.booted.slot, b.booted.image.version, b.booted.state];
+    const after = b.powerOn();
+    assert.deepEqual([after.slot, after.image.version, after.state], before);
+    assert.deepEqual(before.slice(0, 2), ["ota_0", "1.0.0"]);
+  });
+
+  it("resumes after a power cut mid-download, reboots into the signed image, confirms it", async () => {
     const thing = "esp32-resume";
     const b = board(thing);
-    const jobId = await deploy(thing, "1.1.0", 256 * 1024);
+    // Signed by the second of the keys it trusts.
+    b.config.publicKeys = `${stranger.publicKeyHex}, ${vendor.publicKeyHex}`;
+    const image = release("1.1.0", 256 * 1024);
+    const jobId = await deploy(thing, "1.1.0", image);
     const slot = b.slotOffset("ota_1");
     // Boot 1: the power goes once 150 KiB of the new image are in the slot.
     b.onFlashOperation = (kind, offset) =>
@@ -101,7 +221,7 @@ describe("esp32 host: whole updates in XS", () => {
     assert.equal(await bootUntil(b), "restart");
     const ranges = server.requests.slice(requests).map((request) => request.range);
     assert.deepEqual(ranges, ["bytes=131072-"]);
-    assert.ok(b.console.join("").includes(`resuming ${jobId} at byte 131072 of ${256 * 1024}`));
+    assert.ok(b.console.join("").includes(`resuming ${jobId} at byte 131072 of ${image.length}`));
     assert.equal(cloud.execution(thing, jobId)?.status, "IN_PROGRESS");
 
     // Boot 3: the bootloader runs 1.1.0 on trial; it confirms itself; SUCCEEDED reaches AWS.
@@ -118,7 +238,7 @@ describe("esp32 host: whole updates in XS", () => {
   it("rolls back an image whose self-test fails, and reports FAILED", async () => {
     const thing = "esp32-selftest";
     const b = board(thing);
-    const jobId = await deploy(thing, "1.2.0", 64 * 1024, "fail");
+    const jobId = await deploy(thing, "1.2.0", release("1.2.0", 64 * 1024, "fail"));
     assert.equal(await bootUntil(b), "restart");
     // The new image runs, fails its checks, marks itself invalid and restarts.
     assert.equal(await bootUntil(b), "restart");
@@ -131,10 +251,12 @@ describe("esp32 host: whole updates in XS", () => {
     assert.ok(b.console.join("").includes("rolling back from 1.2.0"));
   });
 
-  it("rolls back an image that restarts before it confirms itself", async () => {
+  it("rolls back an image that restarts before it confirms itself (unsigned, insecureUnsigned)", async () => {
     const thing = "esp32-crash";
     const b = board(thing);
-    const jobId = await deploy(thing, "1.3.0", 64 * 1024, "crash");
+    delete b.config.publicKeys;
+    b.config.insecureUnsigned = "true";
+    const jobId = await deploy(thing, "1.3.0", release("1.3.0", 64 * 1024, "crash", null));
     assert.equal(await bootUntil(b), "restart");
     assert.equal(await bootUntil(b), "restart");
     assert.equal(b.booted.image.version, "1.3.0");

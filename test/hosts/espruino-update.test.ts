@@ -4,7 +4,8 @@
 // boot is a fresh realm that runs Storage ".boot0"; Storage outlives it. An update confirms
 // itself, after a power cut mid-download too (the journal's offset, a Range request, and Storage's
 // write-only-into-erased-bytes rule); a failing self-test and a crash before confirming both roll
-// back, and AWS hears FAILED.
+// back, and AWS hears FAILED. Devices trust the vendor's key ("publicKeys"): an image it did not
+// sign is refused before it is staged.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -17,6 +18,12 @@ import { buildScriptImage } from "../../tools/espruino/app-image";
 import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { EspruinoDevice, type Boot } from "../../tools/espruino/realm";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
+import {
+  generateSigningKey,
+  loadSigningKey,
+  signAppended,
+  type SigningKey,
+} from "../../tools/sign/index";
 
 let built: EspruinoBuild;
 let broker: RunningBroker;
@@ -24,6 +31,9 @@ let cloud: AwsCloud;
 let server: FirmwareServer;
 let root: string;
 const running: Boot[] = [];
+const vendor = generateSigningKey();
+const vendorKey = loadSigningKey(vendor.privateKeyPem);
+const stranger = generateSigningKey();
 
 before(async () => {
   built = await buildEspruino();
@@ -62,13 +72,56 @@ function newDevice(thing: string): EspruinoDevice {
   const device = new EspruinoDevice();
   device.storage.write(".boot0", built.boot0);
   device.storage.write("otaflow.a", appImage("1.0.0", "pass"));
-  const settings = { backend: "aws", broker: { host: "127.0.0.1", port: broker.port }, thing };
+  device.storage.write("otaflow.json", JSON.stringify(settingsOf(thing)));
+  return device;
+}
+
+/** Storage "otaflow.json" of the devices here: the local cloud over plain MQTT, the vendor's key. */
+function settingsOf(thing: string): Record<string, unknown> {
+  return {
+    backend: "aws",
+    broker: { host: "127.0.0.1", port: broker.port },
+    insecurePlaintext: true,
+    publicKeys: [vendor.publicKeyHex],
+    thing,
+  };
+}
+
+/** A device whose application logs why otaflow.start() refused its `settings`. */
+function refusingDevice(settings: Record<string, unknown>): EspruinoDevice {
+  const device = newDevice(String(settings.thing));
+  const script = `${built.code}\notaflow.start().catch(function (e) { console.log("cannot start: " + e.message); });\n`;
+  device.storage.write(
+    "otaflow.a",
+    buildScriptImage({ version: "1.0.0", project: "otaflow-espruino", script }),
+  );
   device.storage.write("otaflow.json", JSON.stringify(settings));
   return device;
 }
 
-async function deploy(thing: string, version: string, behaviour: Behaviour): Promise<string> {
-  const image = appImage(version, behaviour);
+/** Boots `settings` that start() refuses: the line the application logged. */
+async function refusal(settings: Record<string, unknown>): Promise<string> {
+  const device = refusingDevice(settings);
+  const logged = new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (!device.console.some((line) => line.startsWith("cannot start: "))) return;
+      clearInterval(poll);
+      resolve();
+    }, 10);
+  });
+  assert.equal(await boot(device, logged), "stopped");
+  return device.console.find((line) => line.startsWith("cannot start: "))!;
+}
+
+/** Serves the application (signed with `key`, the vendor's by default; null: unsigned) and offers it. */
+async function deploy(
+  thing: string,
+  version: string,
+  behaviour: Behaviour,
+  key: SigningKey | null = vendorKey,
+): Promise<string> {
+  const unsigned = appImage(version, behaviour);
+  const image = key ? signAppended(unsigned, key) : unsigned;
   fs.writeFileSync(path.join(root, `${thing}-${version}.bin`), image);
   const sha256 = createHash("sha256").update(image).digest("hex");
   const url = `${server.url}/${thing}-${version}.bin`;
@@ -100,7 +153,79 @@ function bootState(device: EspruinoDevice): unknown {
 }
 
 describe("espruino build: whole updates in a restricted realm", () => {
-  it("downloads into the other slot, boots it on trial, confirms it", async () => {
+  it("does not start over plain MQTT without insecurePlaintext, and says how to fix it", async () => {
+    const thing = "espruino-plain";
+    const device = refusingDevice({ ...settingsOf(thing), insecurePlaintext: undefined });
+    let connects = 0;
+    const count = (client: { id: string }) => void (client.id === thing && connects++);
+    broker.aedes.on("client", count);
+    try {
+      assert.equal(
+        await boot(device, new Promise((resolve) => setTimeout(resolve, 1000))),
+        "stopped",
+      );
+    } finally {
+      broker.aedes.removeListener("client", count);
+    }
+    assert.match(
+      device.console.join("\n"),
+      /cannot start: otaflow\.json: "broker" has no "tls": .* or set "insecurePlaintext": true for plain MQTT and HTTP \(development only\)/,
+    );
+    assert.equal(connects, 0);
+  });
+
+  it("does not start without publicKeys or insecureUnsigned, and says how to fix it", async () => {
+    assert.match(
+      await refusal({ ...settingsOf("espruino-nokey"), publicKeys: undefined }),
+      /^cannot start: otaflow\.json: no "publicKeys": give the hex of the release signing key's public point \(`otaflow keygen` prints it\) .* or set "insecureUnsigned": true to install unsigned images \(development only\)$/,
+    );
+  });
+
+  it("does not start with a publicKeys entry that is not a P-256 key, and says why", async () => {
+    const settings = settingsOf("espruino-badkey");
+    // One hex digit of Y changed: the second key is off the curve.
+    const offCurve =
+      vendor.publicKeyHex.slice(0, -1) + (vendor.publicKeyHex.endsWith("0") ? "1" : "0");
+    assert.match(
+      await refusal({ ...settings, publicKeys: [stranger.publicKeyHex, offCurve] }),
+      /^cannot start: otaflow\.json: "publicKeys"\[1\] is not a P-256 public key: the point is not on the P-256 curve$/,
+    );
+    assert.match(
+      await refusal({ ...settings, publicKeys: ["04abcd"] }),
+      /^cannot start: otaflow\.json: "publicKeys"\[0\] is not a P-256 public key: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 3 bytes$/,
+    );
+    assert.match(
+      await refusal({ ...settings, publicKeys: vendor.publicKeyHex }),
+      /^cannot start: otaflow\.json: "publicKeys" must be a list of keys/,
+    );
+  });
+
+  it("refuses an unsigned application and one signed with another key: FAILED, nothing staged", async () => {
+    const thing = "espruino-unsigned";
+    const device = newDevice(thing);
+    const unsigned = await deploy(thing, "1.5.0", "pass", null);
+    const foreign = await deploy(thing, "1.6.0", "pass", loadSigningKey(stranger.privateKeyPem));
+    const failed = Promise.all([
+      cloud.waitForStatus(thing, unsigned, "FAILED", 30_000),
+      cloud.waitForStatus(thing, foreign, "FAILED", 30_000),
+    ]);
+    assert.equal(await boot(device, failed), "stopped");
+    const reasonOf = (jobId: string) => cloud.execution(thing, jobId)!.statusDetails.reason;
+    assert.match(
+      reasonOf(unsigned),
+      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+    );
+    assert.match(
+      reasonOf(foreign),
+      new RegExp(
+        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+      ),
+    );
+    // No boot state was written: the boot file runs slot A at the next start, nothing is pending.
+    assert.equal(bootState(device), null);
+  });
+
+  it("downloads a signed application into the other slot, boots it on trial, confirms it", async () => {
     const thing = "espruino-ok";
     const device = newDevice(thing);
     const jobId = await deploy(thing, "1.1.0", "pass");
@@ -164,10 +289,14 @@ describe("espruino build: whole updates in a restricted realm", () => {
     );
   });
 
-  it("rolls back an application that restarts before it confirms itself", async () => {
+  it("rolls back an application that restarts before it confirms itself (unsigned, insecureUnsigned)", async () => {
     const thing = "espruino-crash";
     const device = newDevice(thing);
-    const jobId = await deploy(thing, "1.3.0", "crash");
+    device.storage.write(
+      "otaflow.json",
+      JSON.stringify({ ...settingsOf(thing), publicKeys: undefined, insecureUnsigned: true }),
+    );
+    const jobId = await deploy(thing, "1.3.0", "crash", null);
     assert.equal(await boot(device), "reboot");
     assert.equal(await boot(device), "reboot");
     assert.deepEqual(bootState(device), {

@@ -60,6 +60,7 @@ test("SIGKILL during the download and during the otadata switch: the update resu
       path.join(dir, "cut-1.flash"),
       "--factory",
       factory,
+      "--insecure-plaintext",
     ]);
     const never = () => false;
 

@@ -1,9 +1,10 @@
-// Test PKI made with openssl: a CA, a server certificate for 127.0.0.1/localhost, and client
-// certificates, as AWS IoT and Tencent's certificate authentication use them.
-import { execFileSync } from "node:child_process";
+// Test PKI made with openssl (tools/clouds/pki.ts, as `otaflow cloud --tls` makes it): a CA, a
+// server certificate for 127.0.0.1/localhost, and client certificates, as AWS IoT and Tencent's
+// certificate authentication use them.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { issue, makeCa, PKI_FILES, type LocalTls } from "../../tools/clouds/pki";
 
 export interface Pki {
   dir: string;
@@ -14,59 +15,35 @@ export interface Pki {
   /** Makes a client certificate with this common name. */
   client(commonName: string): { cert: string; key: string };
   files: { ca: string; serverCert: string; serverKey: string };
+  /** What a local cloud serves TLS with (its service's client certificate made on first use). */
+  localTls(): LocalTls;
 }
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
-export function makePki(): Pki {
+export function makePki(caName = "otaflow test CA"): Pki {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-pki-"));
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(
-    dir,
-    ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"].concat([
-      "-subj",
-      "/CN=otaflow test CA",
-    ]),
-  );
-  fs.writeFileSync(path.join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-  const sign = (name: string, subject: string, ext?: string) => {
-    openssl(dir, ["req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
-    openssl(dir, [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      `${name}.pem`,
-      "-days",
-      "2",
-      ...(ext ? ["-extfile", ext] : []),
-    ]);
-    return {
-      cert: fs.readFileSync(path.join(dir, `${name}.pem`), "utf8"),
-      key: fs.readFileSync(path.join(dir, `${name}.key`), "utf8"),
-    };
-  };
-  const server = sign("server", "/CN=localhost", "server.ext");
+  makeCa(dir, caName, 2);
+  const server = issue(dir, "server", "localhost", { server: true, days: 2 });
+  const read = (file: string) => fs.readFileSync(path.join(dir, file), "utf8");
   let clients = 0;
-  return {
+  const client = (commonName: string) => issue(dir, `client${clients++}`, commonName, { days: 2 });
+  const pki: Pki = {
     dir,
-    ca: fs.readFileSync(path.join(dir, "ca.pem"), "utf8"),
-    caKey: fs.readFileSync(path.join(dir, "ca.key"), "utf8"),
+    ca: read(PKI_FILES.ca),
+    caKey: read(PKI_FILES.caKey),
     serverCert: server.cert,
     serverKey: server.key,
-    client: (commonName) => sign(`client${clients++}`, `/CN=${commonName}`),
+    client,
     files: {
-      ca: path.join(dir, "ca.pem"),
-      serverCert: path.join(dir, "server.pem"),
-      serverKey: path.join(dir, "server.key"),
+      ca: path.join(dir, PKI_FILES.ca),
+      serverCert: path.join(dir, PKI_FILES.serverCert),
+      serverKey: path.join(dir, PKI_FILES.serverKey),
     },
+    localTls: () => ({
+      ca: pki.ca,
+      serverCert: pki.serverCert,
+      serverKey: pki.serverKey,
+      service: client("otaflow-cloud-service"),
+    }),
   };
+  return pki;
 }

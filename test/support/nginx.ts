@@ -20,7 +20,11 @@ export function nginxUnavailable(): string | undefined {
   return existsSync(NGINX_BINARY) ? undefined : `nginx is not installed (${NGINX_BINARY})`;
 }
 
-export async function startNginx(root: string): Promise<RunningNginx> {
+/** `tls`: paths of the server's certificate and key (PEM), to serve https:// instead of http://. */
+export async function startNginx(
+  root: string,
+  options: { tls?: { certFile: string; keyFile: string } } = {},
+): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), "otaflow-nginx-"));
   // Workers may drop to an unprivileged user: they must be able to read the served directory.
   chmodSync(root, 0o755);
@@ -44,8 +48,14 @@ http {
   scgi_temp_path ${join(prefix, "scgi")};
   default_type application/octet-stream;
   server {
-    listen 127.0.0.1:${port};
-    root ${root};
+    listen 127.0.0.1:${port}${options.tls ? " ssl" : ""};
+    root ${root};${
+      options.tls
+        ? `
+    ssl_certificate ${options.tls.certFile};
+    ssl_certificate_key ${options.tls.keyFile};`
+        : ""
+    }
   }
 }
 `,
@@ -69,7 +79,7 @@ http {
     throw error;
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     port,
     async stop() {
       if (child.exitCode === null) {

@@ -5,9 +5,24 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import type { AgentConfig } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
-import { runDevice, type DeviceEvent } from "../../hosts/node/device";
+import type { Offer } from "../../src/core/offer";
+import { runDevice, type DeviceEvent, type TlsMaterial } from "../../hosts/node/device";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
+
+/** What a cloud reduced to its contract (ScriptedCloud) offers for `image`. */
+export function offerOf(image: SimImage, version: string, extra: Partial<Offer> = {}): Offer {
+  return {
+    backend: "scripted",
+    id: `job-${version}`,
+    version,
+    size: image.size,
+    source: { kind: "http", url: image.url },
+    hashes: { md5: image.md5 },
+    context: {},
+    ...extra,
+  };
+}
 
 export interface SimImage {
   file: string;
@@ -23,14 +38,19 @@ export class SimBench {
   readonly flashPath = path.join(this.dir, "device.flash");
   server!: FirmwareServer;
 
-  static async start(): Promise<SimBench> {
+  /** `tls`: the firmware server's certificate and key, for https:// (plain http:// otherwise). */
+  static async start(options: { tls?: { cert: string; key: string } } = {}): Promise<SimBench> {
     const bench = new SimBench();
-    bench.server = await startFirmwareServer({ root: bench.dir });
+    bench.server = await startFirmwareServer({ root: bench.dir, tls: options.tls });
     return bench;
   }
 
   image(name: string, options: AppImageOptions): SimImage {
-    const bytes = buildAppImage(options);
+    return this.file(name, buildAppImage(options));
+  }
+
+  /** Serves `bytes` as `name` (a signed or tampered image). */
+  file(name: string, bytes: Uint8Array): SimImage {
     const file = path.join(this.dir, name);
     fs.writeFileSync(file, bytes);
     return {
@@ -51,6 +71,8 @@ export class SimBench {
     factory?: SimImage;
     backend: () => Backend;
     agent?: Partial<AgentConfig>;
+    /** What the device trusts (and shows) for https://. */
+    tls?: TlsMaterial;
     until: (event: DeviceEvent, events: DeviceEvent[]) => boolean;
     timeoutMs?: number;
   }): Promise<DeviceEvent[]> {
@@ -64,9 +86,17 @@ export class SimBench {
       cloud: {
         brokerUrl: "mqtt://127.0.0.1:1",
         identity: { clientId: "sim" },
+        tls: options.tls,
         createBackend: () => options.backend(),
       },
-      agent: { backoff: { baseMs: 10, maxMs: 50 }, selfTestTimeoutMs: 3000, ...options.agent },
+      agent: {
+        backoff: { baseMs: 10, maxMs: 50 },
+        selfTestTimeoutMs: 3000,
+        // The bench's own server on loopback: plain http:// is allowed explicitly, as a device's
+        // development settings would.
+        allowPlaintext: this.server.url.startsWith("http:"),
+        ...options.agent,
+      },
       watchdogMs: 300,
       powerOff: off,
       onEvent: (event) => {

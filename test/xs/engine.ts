@@ -16,6 +16,7 @@ import * as esbuild from "esbuild";
 import tmp from "tmp";
 import { fromHex } from "../../src/core/util/bytes";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
+import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
 import type { CaseStatus } from "./runtime";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -34,6 +35,19 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
       size: appImage.length,
       md5: createHash("md5").update(appImage).digest("hex"),
       sha256: createHash("sha256").update(appImage).digest("hex"),
+    };
+  },
+  /**
+   * Signs the last appImage in place with an appended block, by a key made here: returns the
+   * signed image's size and MD5 and the key's public point (hex), which the case then trusts.
+   */
+  signImage(): { size: number; md5: string; publicKey: string } {
+    const key = generateSigningKey();
+    appImage = signAppended(appImage, loadSigningKey(key.privateKeyPem));
+    return {
+      size: appImage.length,
+      md5: createHash("md5").update(appImage).digest("hex"),
+      publicKey: key.publicKeyHex,
     };
   },
   /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */

@@ -15,6 +15,7 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   "thingsboard-window": () => import("./thingsboard-window"),
   "core-memory": () => import("./core-memory"),
   simulator: () => import("./simulator"),
+  signature: () => import("./signature"),
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -1,9 +1,10 @@
 // The simulator's update time over loopback, run by simulator.ts in a fresh Node process, against
 // a baseline against the same firmware server: one HTTP GET, an MD5 and a file write, no agent.
-// "device": the whole simulated board (runDevice, ESP32, 16 MiB flash) from the cloud's offer to
-// the staged image and on to the new image's confirmation. "agent": for images larger than the
-// 16 MiB slots an ESP32 allows, the agent with the ports runDevice builds, on an ESP32-S3 with a
-// 256 MiB flash, from the offer to the staged image (runDevice has no chip option).
+// The board is an ESP32 with a 16 MiB flash for 4 MiB, an ESP32-S3 with a 256 MiB flash for
+// 64 MiB (an ESP32's slots stop at 16 MiB). "device": the whole simulated board (runDevice) from
+// the cloud's offer to the staged image and on to the new image's confirmation. "agent": the agent
+// alone with the ports runDevice builds (Node's digests on the hash worker included), from the
+// offer to the staged image; "one thread" runs it with every hash on the main thread instead.
 
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -13,27 +14,42 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FlashBootControl } from "../../hosts/node/boot-control";
-import { boot, ESP32_S3 } from "../../hosts/node/bootloader";
+import { boot, ESP32, ESP32_S3, verifyAppImage } from "../../hosts/node/bootloader";
 import { nodeClock } from "../../hosts/node/clock";
 import { runDevice, type DeviceEvent } from "../../hosts/node/device";
+import { nodeDigests, useHashWorker } from "../../hosts/node/digests";
 import { FlashFile } from "../../hosts/node/flash";
 import { createNodeHttpClient } from "../../hosts/node/http";
+import { otaSlots, readPartitionTable } from "../../hosts/node/partitions";
 import { FlashSlotWriter } from "../../hosts/node/slot";
 import { FlashKeyValueStore } from "../../hosts/node/store";
-import { Agent, type AgentNotice } from "../../src/core/agent/agent";
+import { Agent, DEFAULT_CONFIG, type AgentNotice } from "../../src/core/agent/agent";
+import { Journal } from "../../src/core/journal";
 import type { Offer } from "../../src/core/offer";
-import type { Logger, NativeDigests } from "../../src/core/ports";
+import type { Logger } from "../../src/core/ports";
 import { ScriptedCloud } from "../../test/support/scripted-cloud";
 import { startFirmwareServer } from "../fwserver/index";
 import { buildAppImage } from "../image/build";
 
-export const RUNS = 5;
 const MiB = 1024 * 1024;
+/**
+ * Runs per figure: more for a small image, whose runs are short and whose best is the more easily
+ * missed on a busy machine.
+ */
+export const runsFor = (size: number) => (size <= 4 * MiB ? 21 : 7);
+/** The boards: an ESP32's slots stop at 16 MiB, an ESP32-S3 maps larger ones. */
+const BOARDS = {
+  esp32: { chip: ESP32, flashSize: 16 * MiB },
+  esp32s3: { chip: ESP32_S3, flashSize: 256 * MiB },
+};
+type Board = (typeof BOARDS)[keyof typeof BOARDS];
+/** The ESP32 where its slots allow the image, else the ESP32-S3. */
+const boardFor = (size: number): Board => (size <= 4 * MiB ? BOARDS.esp32 : BOARDS.esp32s3);
 const quiet: Logger = { log: () => {} };
 
 export interface Timings {
   size: number;
-  /** Best of RUNS, ms. */
+  /** Best of runsFor(size), ms. */
   baseline: number;
   staged: number;
   /** Offer to the new image's confirmation ("device" only). */
@@ -108,7 +124,7 @@ function baselineOnce(served: Served): Promise<number> {
 }
 
 /** The whole board: offer to staged and to confirmed, ms. */
-async function deviceOnce(served: Served, size: number) {
+async function deviceOnce(served: Served, size: number, board: Board) {
   const flashPath = path.join(served.dir, "device.flash");
   fs.rmSync(flashPath, { force: true });
   const cloud = new ScriptedCloud();
@@ -123,12 +139,14 @@ async function deviceOnce(served: Served, size: number) {
   await runDevice({
     flashPath,
     factoryImagePath: path.join(served.dir, "factory.bin"),
-    flashSize: 16 * MiB,
+    flashSize: board.flashSize,
+    chip: board.chip,
     cloud: {
       brokerUrl: "mqtt://127.0.0.1:1",
       identity: { clientId: "bench" },
       createBackend: () => cloud.backend(),
     },
+    agent: { allowPlaintext: true },
     powerOff: off,
     onEvent: (event: DeviceEvent) => {
       // The offer goes out once the factory image has booted and its agent is listening.
@@ -150,30 +168,12 @@ async function deviceOnce(served: Served, size: number) {
   return { staged: stagedAt - offeredAt, confirmed: confirmedAt - offeredAt };
 }
 
-/** Node's crypto as the NativeDigests port, which the simulator's ports do not give. */
-const nodeDigests: NativeDigests = (algorithm) => {
-  if (algorithm !== "md5" && algorithm !== "sha256") return undefined;
-  const hash = createHash(algorithm);
-  return {
-    update(data) {
-      hash.update(data);
-    },
-    digest() {
-      return new Uint8Array(hash.digest());
-    },
-  };
-};
-
-/**
- * The agent with runDevice's ports on an ESP32-S3 board, started and waiting for an offer; with
- * `native`, plus Node's crypto as its NativeDigests, as the ESP32 host gives mbedTLS's.
- */
-async function agentBoard(served: Served, size: number, native = false) {
-  const flashPath = path.join(served.dir, "s3.flash");
+/** The agent with runDevice's ports on a board, started and waiting for an offer. */
+async function agentBoard(served: Served, size: number, { chip, flashSize }: Board) {
+  const flashPath = path.join(served.dir, "agent.flash");
   fs.rmSync(flashPath, { force: true });
   const factoryImage = new Uint8Array(fs.readFileSync(path.join(served.dir, "factory.bin")));
-  const flash = FlashFile.create(flashPath, { size: 256 * MiB, factoryImage });
-  const chip = ESP32_S3;
+  const flash = FlashFile.create(flashPath, { size: flashSize, factoryImage });
   const booted = boot(flash, { chip });
   const cloud = new ScriptedCloud();
   let offeredAt = 0;
@@ -188,10 +188,10 @@ async function agentBoard(served: Served, size: number, native = false) {
       store: new FlashKeyValueStore(flash),
       clock: nodeClock,
       logger: quiet,
-      nativeDigests: native ? nodeDigests : undefined,
+      nativeDigests: nodeDigests,
     },
     backend: cloud.backend(),
-    config: { autoReboot: false, chipId: chip.id },
+    config: { autoReboot: false, chipId: chip.id, allowPlaintext: true },
     onNotice: (notice: AgentNotice) => {
       if (notice.event === "state" && notice.cause === "staged")
         done(performance.now() - offeredAt);
@@ -214,8 +214,8 @@ async function agentBoard(served: Served, size: number, native = false) {
   };
 }
 
-async function agentOnce(served: Served, size: number, native = false): Promise<number> {
-  const board = await agentBoard(served, size, native);
+async function agentOnce(served: Served, size: number, on: Board): Promise<number> {
+  const board = await agentBoard(served, size, on);
   try {
     return await board.update();
   } finally {
@@ -223,18 +223,23 @@ async function agentOnce(served: Served, size: number, native = false): Promise<
   }
 }
 
-/** Best of RUNS for each, the runs of both interleaved so that both see the same machine. */
-function measure(kind: "device" | "agent" | "agent+native", size: number) {
+/**
+ * Best of runsFor(size) for each, the runs of both interleaved so that both see the same machine. "one
+ * thread": the agent's hashes on its main thread, as the baseline's MD5, not on the hash worker.
+ */
+function measure(kind: "device" | "agent" | "one thread", size: number) {
   return async (): Promise<Timings> => {
-    const served = await serve(size, kind === "device" ? 0 : ESP32_S3.id);
+    const board = boardFor(size);
+    if (kind === "one thread") useHashWorker(false);
+    const served = await serve(size, board.chip.id);
     try {
       const timings: Timings = { size, baseline: Infinity, staged: Infinity };
-      for (let run = 0; run <= RUNS; run++) {
+      for (let run = 0; run <= runsFor(size); run++) {
         const baseline = await baselineOnce(served);
         let staged: number;
         let confirmed: number | undefined;
-        if (kind === "device") ({ staged, confirmed } = await deviceOnce(served, size));
-        else staged = await agentOnce(served, size, kind === "agent+native");
+        if (kind === "device") ({ staged, confirmed } = await deviceOnce(served, size, board));
+        else staged = await agentOnce(served, size, board);
         // Run 0 warms up the JIT and the page cache.
         if (run === 0) continue;
         timings.baseline = Math.min(timings.baseline, baseline);
@@ -243,6 +248,89 @@ function measure(kind: "device" | "agent" | "agent+native", size: number) {
           timings.confirmed = Math.min(timings.confirmed ?? Infinity, confirmed);
       }
       return timings;
+    } finally {
+      await served.close();
+    }
+  };
+}
+
+export interface ChecksAlone {
+  size: number;
+  /** Best of runsFor(size), ms, each part timed on its own. */
+  baseline: number;
+  /** Erasing the sectors of the image in the other slot, 64 KiB at a time. */
+  erase: number;
+  /** verifyAppImage of the image in its slot, read back from the flash file (esp_ota_end). */
+  verify: number;
+  /** The same with the SHA-256 on this thread rather than on the hash worker. */
+  verifyOneThread: number;
+  /** The journal's writes of the resume record over an image of `size`, one per interval. */
+  journal: number;
+  journalWrites: number;
+}
+
+/** Pieces as the loopback delivers them to the agent. */
+const PIECE = 64 * 1024;
+
+/** What the agent does beyond the baseline, each part alone, with no download around it. */
+function checksAlone(size: number) {
+  return async (): Promise<ChecksAlone> => {
+    const served = await serve(size, ESP32_S3.id);
+    const image = new Uint8Array(fs.readFileSync(served.file));
+    const flashPath = path.join(served.dir, "checks.flash");
+    FlashFile.create(flashPath, { size: 256 * MiB, factoryImage: image }).close();
+    const interval = DEFAULT_CONFIG.journalIntervalBytes;
+    const best: ChecksAlone = {
+      size,
+      baseline: Infinity,
+      erase: Infinity,
+      verify: Infinity,
+      verifyOneThread: Infinity,
+      journal: Infinity,
+      journalWrites: Math.ceil(size / interval) - 1,
+    };
+    type Part = "erase" | "verify" | "verifyOneThread" | "journal";
+    const time = async (part: Part, work: () => void | Promise<void>) => {
+      const started = performance.now();
+      await work();
+      return [part, performance.now() - started] as const;
+    };
+    // Opened afresh for each verification: a FlashFile remembers the images it has verified.
+    const verify = (hashWorker: boolean) => () => {
+      const flash = FlashFile.open(flashPath);
+      useHashWorker(hashWorker);
+      try {
+        const [slot] = otaSlots(readPartitionTable(flash));
+        if (!verifyAppImage(flash, slot, ESP32_S3).ok) throw new Error("image invalid");
+      } finally {
+        useHashWorker(true);
+        flash.close();
+      }
+    };
+    try {
+      for (let run = 0; run <= runsFor(size); run++) {
+        const baseline = await baselineOnce(served);
+        const flash = FlashFile.open(flashPath);
+        const other = otaSlots(readPartitionTable(flash))[1];
+        const journal = new Journal(new FlashKeyValueStore(flash), quiet);
+        const parts = [
+          await time("erase", () => {
+            for (let at = 0; at < size; at += PIECE) flash.erase(other.offset + at, PIECE);
+          }),
+          await time("verify", verify(true)),
+          await time("verifyOneThread", verify(false)),
+          await time("journal", async () => {
+            for (let at = interval; at < size; at += interval)
+              await journal.save("bench;job;2.0.0", other.label, at);
+          }),
+        ];
+        await journal.clear();
+        flash.close();
+        if (run === 0) continue;
+        best.baseline = Math.min(best.baseline, baseline);
+        for (const [part, ms] of parts) best[part] = Math.min(best[part], ms);
+      }
+      return best;
     } finally {
       await served.close();
     }
@@ -313,14 +401,14 @@ function hotFunctions(profile: Profile): HotFunction[] {
 }
 
 /** One agent run (offer to staged) under V8's CPU profiler, sampled every 100 µs. */
-function profileAgent(size: number, native: boolean) {
+function profileAgent(size: number) {
   return async function profiledRun(): Promise<{ ms: number; hot: HotFunction[] }> {
     const served = await serve(size, ESP32_S3.id);
     const session = new Session();
     session.connect();
     try {
-      await agentOnce(served, size, native); // warm-up
-      const board = await agentBoard(served, size, native);
+      await agentOnce(served, size, BOARDS.esp32s3); // warm-up
+      const board = await agentBoard(served, size, BOARDS.esp32s3);
       try {
         await session.post("Profiler.enable");
         await session.post("Profiler.setSamplingInterval", { interval: 100 });
@@ -340,9 +428,11 @@ function profileAgent(size: number, native: boolean) {
 
 export default {
   "device 4 MiB": measure("device", 4 * MiB),
+  "device 64 MiB": measure("device", 64 * MiB),
   "agent 4 MiB": measure("agent", 4 * MiB),
   "agent 64 MiB": measure("agent", 64 * MiB),
-  "agent+native 64 MiB": measure("agent+native", 64 * MiB),
-  "profile agent 64 MiB": profileAgent(64 * MiB, false),
-  "profile agent+native 64 MiB": profileAgent(64 * MiB, true),
+  "one thread 4 MiB": measure("one thread", 4 * MiB),
+  "one thread 64 MiB": measure("one thread", 64 * MiB),
+  "checks 64 MiB": checksAlone(64 * MiB),
+  "profile agent 64 MiB": profileAgent(64 * MiB),
 };

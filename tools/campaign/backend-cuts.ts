@@ -67,6 +67,7 @@ export async function backendPowerCuts(options: BackendCutOptions): Promise<Back
       {
         backend: options.backend,
         broker: local.brokerUrl,
+        "insecure-plaintext": true,
         thing: target.thing,
         token: target.token,
         product: target.product,

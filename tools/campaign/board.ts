@@ -172,7 +172,13 @@ export async function runBoard(options: BoardOptions): Promise<BoardRun> {
         ...cloud,
         createBackend: (deps) => gated(cloud.createBackend(deps), () => dead),
       },
-      agent: { backoff: { baseMs: 5, maxMs: 20 }, selfTestTimeoutMs: 2000, ...options.agent },
+      agent: {
+        backoff: { baseMs: 5, maxMs: 20 },
+        selfTestTimeoutMs: 2000,
+        // The campaigns' servers are plain http:// on loopback, allowed explicitly.
+        allowPlaintext: true,
+        ...options.agent,
+      },
       watchdogMs: 200,
       powerOff: off,
       onEvent: (event) => {

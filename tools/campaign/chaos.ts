@@ -151,6 +151,7 @@ export async function networkChaos(options: ChaosOptions): Promise<ChaosSummary>
           {
             backend: options.backend,
             broker: mqttProxy.url("mqtt"),
+            "insecure-plaintext": true,
             thing: target.thing,
             token: target.token,
             product: target.product,

@@ -72,7 +72,7 @@ export async function loadTest(options: LoadOptions): Promise<LoadFigure> {
             identity: mqttIdentity(config),
             createBackend: (deps) => createAwsBackend(config, deps),
           },
-          agent: { backoff: { baseMs: 200, maxMs: 2000 } },
+          agent: { backoff: { baseMs: 200, maxMs: 2000 }, allowPlaintext: true },
           powerOff: off,
           onEvent: () => {},
         }),

@@ -78,6 +78,7 @@ export async function sigkillCuts(options: {
       flashPath,
       "--factory",
       factory,
+      "--insecure-plaintext",
     ];
     for (let i = 0; i < options.runs; i++) {
       fs.rmSync(flashPath, { force: true });

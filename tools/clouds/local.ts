@@ -7,7 +7,9 @@ import * as path from "node:path";
 import { parseImageHeader, IMAGE_PREFIX_SIZE } from "../../src/core/image/esp-image";
 import { startEmbeddedBroker, type RunningBroker } from "../broker/index";
 import { startFirmwareServer, type FirmwareServer, type RequestRecord } from "../fwserver/index";
-import { firmwareJobDocument, startAwsCloud, type AwsCloud } from "./aws/index";
+import { loadSigningKey, signAppended, signDetached, type SigningKey } from "../sign/index";
+import { firmwareJobDocument, startAwsCloud, type AwsCloud, type FirmwareForm } from "./aws/index";
+import type { LocalTls } from "./pki";
 import { startThingsBoardCloud, type ThingsBoardCloud } from "./thingsboard/index";
 import { startTencentCloud, type TencentCloud } from "./tencent/index";
 
@@ -40,7 +42,7 @@ export interface LocalCloud {
   /** Registers a device with clouds that authenticate (ThingsBoard tokens, Tencent secrets). */
   register(target: LocalTarget): { secret?: string };
   /** Publishes an image file on the firmware server and offers it to the target device. */
-  deploy(imageFile: string, target: LocalTarget): Promise<string>;
+  deploy(imageFile: string, target: LocalTarget, options?: LocalDeployOptions): Promise<string>;
   /** Resolves once the target's latest deployment has ended, either way. */
   outcome(target: LocalTarget, timeoutMs: number): Promise<Outcome>;
   close(): Promise<void>;
@@ -52,6 +54,23 @@ export interface LocalCloudOptions {
   /** Firmware HTTP port on loopback (ephemeral when absent). */
   httpPort?: number;
   log?: (line: string) => void;
+  /**
+   * Serve mqtts:// and https:// (tools/clouds/pki.ts). The AWS broker requires a client
+   * certificate signed by `ca`, as AWS IoT does; ThingsBoard and Tencent authenticate devices by
+   * token or signed password over one-way TLS.
+   */
+  tls?: LocalTls;
+}
+
+export interface LocalDeployOptions {
+  /**
+   * PEM of an ECDSA P-256 private key to sign the image with: an AWS afr_ota document carries the
+   * detached signature (sig-sha256-ecdsa) and the image is published unchanged; every other form
+   * and cloud publishes the image followed by its otaflow signature block.
+   */
+  signingKey?: string;
+  /** The AWS job document's form (default "plain"). */
+  form?: FirmwareForm;
 }
 
 interface PublishedImage {
@@ -62,6 +81,10 @@ interface PublishedImage {
   project: string;
   md5: string;
   sha256: string;
+  /** The detached signature, when one was asked for. */
+  signature?: string;
+  /** How it was signed, for the deployment's summary ("" when unsigned). */
+  signed: string;
 }
 
 function need(value: string | undefined, what: string): string {
@@ -75,12 +98,25 @@ export async function startLocalCloud(
 ): Promise<LocalCloud> {
   const log = options.log ?? (() => {});
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-firmware-"));
-  const server: FirmwareServer = await startFirmwareServer({ root: dir, port: options.httpPort });
+  const tls = options.tls;
+  const serverTls = tls && { cert: tls.serverCert, key: tls.serverKey };
+  const server: FirmwareServer = await startFirmwareServer({
+    root: dir,
+    port: options.httpPort,
+    tls: serverTls,
+  });
   const closers: (() => Promise<void>)[] = [];
 
-  const publish = (imageFile: string): PublishedImage => {
-    const bytes = new Uint8Array(fs.readFileSync(imageFile));
-    const header = parseImageHeader(bytes.subarray(0, IMAGE_PREFIX_SIZE));
+  const publish = (
+    imageFile: string,
+    signing: { key?: string; detached?: boolean } = {},
+  ): PublishedImage => {
+    const image = new Uint8Array(fs.readFileSync(imageFile));
+    const header = parseImageHeader(image.subarray(0, IMAGE_PREFIX_SIZE));
+    const key: SigningKey | undefined =
+      signing.key === undefined ? undefined : loadSigningKey(signing.key);
+    const detached = key !== undefined && signing.detached === true;
+    const bytes = key && !detached ? signAppended(image, key) : image;
     const name = `${header.project}-${header.version}-${Date.now()}.bin`;
     fs.writeFileSync(path.join(dir, name), bytes);
     return {
@@ -91,14 +127,20 @@ export async function startLocalCloud(
       project: header.project,
       md5: createHash("md5").update(bytes).digest("hex"),
       sha256: createHash("sha256").update(bytes).digest("hex"),
+      signature: detached ? signDetached(image, key) : undefined,
+      signed: !key ? "" : detached ? ", detached signature" : ", signature block appended",
     };
   };
 
   let face: Omit<LocalCloud, "backend" | "firmwareUrl" | "firmwareRequests" | "close">;
   if (backend === "aws") {
-    const broker: RunningBroker = await startEmbeddedBroker({ port: options.port });
+    const broker: RunningBroker = await startEmbeddedBroker({
+      port: options.port,
+      tls: tls && { cert: tls.serverCert, key: tls.serverKey, ca: tls.ca },
+    });
     const aws: AwsCloud = await startAwsCloud({
       brokerUrl: broker.url,
+      tls: tls && { ca: tls.ca, ...tls.service },
       log,
       presign: server.presign,
     });
@@ -110,19 +152,24 @@ export async function startLocalCloud(
     face = {
       brokerUrl: broker.url,
       register: () => ({}),
-      async deploy(imageFile, target) {
+      async deploy(imageFile, target, deployment = {}) {
         const thingName = need(target.thing, "a thing name");
-        const image = publish(imageFile);
-        const document = firmwareJobDocument("plain", {
+        const form = deployment.form ?? "plain";
+        const image = publish(imageFile, {
+          key: deployment.signingKey,
+          detached: form === "afr_ota",
+        });
+        const document = firmwareJobDocument(form, {
           url: image.url,
           size: image.bytes.length,
           version: image.version,
           md5: image.md5,
           sha256: image.sha256,
+          signature: image.signature,
         });
         const jobId = await aws.deploy({ thingName, document });
         jobs.set(thingName, jobId);
-        return `job ${jobId} for ${thingName}: ${image.project} ${image.version} (${image.bytes.length} bytes)`;
+        return `job ${jobId} for ${thingName}: ${image.project} ${image.version} (${image.bytes.length} bytes${image.signed})`;
       },
       async outcome(target, timeoutMs) {
         const thingName = need(target.thing, "a thing name");
@@ -142,7 +189,11 @@ export async function startLocalCloud(
     };
   } else if (backend === "thingsboard") {
     // ThingsBoard is the MQTT server itself: chunk requests carry no device id.
-    const tb: ThingsBoardCloud = await startThingsBoardCloud({ port: options.port, log });
+    const tb: ThingsBoardCloud = await startThingsBoardCloud({
+      port: options.port,
+      tls: serverTls,
+      log,
+    });
     closers.push(() => tb.close());
     const since = new Map<string, number>();
     face = {
@@ -151,9 +202,9 @@ export async function startLocalCloud(
         tb.addDevice(need(target.token, "an access token"));
         return {};
       },
-      async deploy(imageFile, target) {
+      async deploy(imageFile, target, deployment = {}) {
         const token = need(target.token, "an access token");
-        const image = publish(imageFile);
+        const image = publish(imageFile, { key: deployment.signingKey });
         since.set(token, Date.now());
         const info = tb.deploy({
           token,
@@ -162,7 +213,7 @@ export async function startLocalCloud(
           data: image.bytes,
           algorithm: "SHA256",
         });
-        return `package ${info.title} ${info.version} (${image.bytes.length} bytes, ${info.checksumAlgorithm} ${info.checksum}) assigned to ${token}`;
+        return `package ${info.title} ${info.version} (${image.bytes.length} bytes, ${info.checksumAlgorithm} ${info.checksum}${image.signed}) assigned to ${token}`;
       },
       async outcome(target, timeoutMs) {
         const token = need(target.token, "an access token");
@@ -185,7 +236,10 @@ export async function startLocalCloud(
     };
   } else {
     // So does Tencent's: it checks the signed credentials at CONNECT.
-    const tencent: TencentCloud = await startTencentCloud({ broker: { port: options.port }, log });
+    const tencent: TencentCloud = await startTencentCloud({
+      broker: { port: options.port, tls: serverTls },
+      log,
+    });
     closers.push(() => tencent.close());
     face = {
       brokerUrl: tencent.brokerUrl,
@@ -196,8 +250,8 @@ export async function startLocalCloud(
         });
         return { secret: device.secret };
       },
-      async deploy(imageFile, target) {
-        const image = publish(imageFile);
+      async deploy(imageFile, target, deployment = {}) {
+        const image = publish(imageFile, { key: deployment.signingKey });
         const task = tencent.deploy({
           productId: need(target.product, "a product id"),
           deviceName: need(target.device, "a device name"),
@@ -206,7 +260,7 @@ export async function startLocalCloud(
           md5: image.md5,
           size: image.bytes.length,
         });
-        return `task ${task.version} for ${task.productId}/${task.deviceName} (${task.size} bytes, MD5 ${task.md5})`;
+        return `task ${task.version} for ${task.productId}/${task.deviceName} (${task.size} bytes, MD5 ${task.md5}${image.signed})`;
       },
       async outcome(target, timeoutMs) {
         const task = await tencent.waitForFinal(

@@ -5,7 +5,7 @@ export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export class UsageError extends Error {}
 
-export type Values = Record<string, string | boolean | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export function parse(argv: string[], options: Options, usage: string): Values {
   try {

@@ -9,7 +9,7 @@ import {
   mqttIdentity as thingsBoardIdentity,
 } from "../../src/backends/thingsboard/index";
 import type { DeviceCloud, TlsMaterial } from "../../hosts/node/device";
-import { required, UsageError, type Options } from "./args";
+import { required, UsageError, type Options, type Values } from "./args";
 
 export const BACKENDS = ["aws", "thingsboard", "tencent"] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -38,25 +38,22 @@ export function backendName(value: unknown, usage: string): BackendName {
   return value as BackendName;
 }
 
-/** Plain MQTT leaves the loopback only when the user says so. */
+/** Plain MQTT only when the user says so: loopback is no exception, as a real board has none. */
 function checkTransport(url: string, insecure: boolean): void {
-  const parsed = new URL(url);
-  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(parsed.hostname);
-  if (parsed.protocol === "mqtt:" && !loopback && !insecure) {
-    throw new UsageError(
-      `${url} is plain MQTT to another host: use mqtts:// with --ca, or pass --insecure-plaintext`,
-    );
-  }
-  if (parsed.protocol !== "mqtt:" && parsed.protocol !== "mqtts:") {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1].toLowerCase();
+  if (scheme !== "mqtt" && scheme !== "mqtts") {
     throw new UsageError(`--broker must be an mqtt:// or mqtts:// URL, not ${url}`);
+  }
+  if (scheme === "mqtt" && !insecure) {
+    throw new UsageError(
+      `--broker ${url} is plain MQTT, which anyone on the way can read and change.\n` +
+        "Use mqtts:// with --ca (and --cert/--key where the cloud asks for a client certificate, as " +
+        "AWS does), or pass --insecure-plaintext to allow mqtt:// and http:// (development only).",
+    );
   }
 }
 
-export function deviceCloud(
-  values: Record<string, string | boolean | undefined>,
-  tls: TlsMaterial,
-  usage: string,
-): DeviceCloud {
+export function deviceCloud(values: Values, tls: TlsMaterial, usage: string): DeviceCloud {
   const backend = backendName(values.backend, usage);
   const brokerUrl = required(values, "broker", usage);
   checkTransport(brokerUrl, Boolean(values["insecure-plaintext"]));

@@ -1,7 +1,10 @@
 import * as fs from "node:fs";
+import { ESP32, ESP32_S3, type Chip } from "../../hosts/node/bootloader";
 import { runDevice } from "../../hosts/node/device";
+import { isHostPattern } from "../../src/core/policy";
+import { publicKeyFromText } from "../../src/core/signature/encoding";
 import { deviceCloud, BACKEND_OPTIONS, BACKEND_USAGE } from "./backends";
-import { integer, parse, required } from "./args";
+import { integer, parse, required, UsageError } from "./args";
 import { humanRenderer, jsonRenderer } from "./render";
 
 export const DEVICE_USAGE = `Usage:
@@ -13,10 +16,19 @@ Runs a simulated ESP32 until SIGINT/SIGTERM, rebooting in-process when its firmw
 --factory provisions the flash file only when it does not exist yet: an existing flash file is never
 overwritten, so the same command line restarts the device after a power cut (a killed process).
   --flash-size BYTES   size of a new flash file (default 4MiB; 16MiB or more for large images)
+  --chip esp32|esp32s3 the board's chip (default esp32, whose 16 MiB slot limit allows a flash of up
+                       to 32MiB); esp32s3 for a larger flash with larger slots (large images)
   --json               one JSON object per line, each with an "event" field
   --verbose            the bootloader's lines and the agent's debug log
-  --ca/--cert/--key    PEM files for mqtts:// and https:// (client certificate where the cloud uses one)
-  --insecure-plaintext allow mqtt:// and http:// to a host other than loopback
+  --ca/--cert/--key    PEM files for mqtts:// and https://: the CA of the servers' certificates, and the
+                       device's certificate and key where the cloud asks for one (AWS)
+  --insecure-plaintext allow plain mqtt:// to the broker and http:// image URLs (development only;
+                       loopback is no exception)
+  --public-key FILE    a P-256 public key (PEM, certificate or hex, as otaflow keygen writes it) built
+                       into the firmware: only images it signed are installed; repeatable (key
+                       rotation). Without it images are not signature-checked (docs/SECURITY.md)
+  --allow-host PATTERN download images only from this host: fw.example.com, *.example.com (its
+                       subdomains) or an IP address; repeatable (default: any host)
 ${BACKEND_USAGE}`;
 
 export async function deviceCommand(argv: string[]): Promise<void> {
@@ -28,12 +40,15 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       flash: { type: "string" },
       factory: { type: "string" },
       "flash-size": { type: "string" },
+      chip: { type: "string" },
       json: { type: "boolean" },
       verbose: { type: "boolean" },
       ca: { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
       "insecure-plaintext": { type: "boolean" },
+      "allow-host": { type: "string", multiple: true },
+      "public-key": { type: "string", multiple: true },
       ...BACKEND_OPTIONS,
     },
     DEVICE_USAGE,
@@ -54,10 +69,51 @@ export async function deviceCommand(argv: string[]): Promise<void> {
     flashPath: required(values, "flash", DEVICE_USAGE),
     factoryImagePath: values.factory as string | undefined,
     flashSize: integer(values["flash-size"], "flash-size"),
+    chip: chipNamed(values.chip),
     cloud,
+    agent: {
+      allowPlaintext: Boolean(values["insecure-plaintext"]),
+      allowedHosts: allowedHosts(values["allow-host"]),
+      trustedKeys: trustedKeys(values["public-key"]),
+    },
     powerOff: off,
     onEvent: values.json
       ? jsonRenderer()
       : humanRenderer({ tty: Boolean(process.stdout.isTTY), verbose: Boolean(values.verbose) }),
   });
+}
+
+function trustedKeys(files: unknown): string[] {
+  const keys = ((files as string[] | undefined) ?? []).map((file) => {
+    const text = fs.readFileSync(file, "utf8");
+    try {
+      publicKeyFromText(text);
+    } catch (error) {
+      throw new UsageError(`--public-key ${file}: ${(error as Error).message}`);
+    }
+    return text;
+  });
+  if (keys.length === 0)
+    console.error(
+      "warning: no --public-key: images are installed without a signature check (docs/SECURITY.md)",
+    );
+  return keys;
+}
+
+function chipNamed(name: unknown): Chip | undefined {
+  if (name === undefined) return undefined;
+  const chip = [ESP32, ESP32_S3].find((known) => known.name === name);
+  if (!chip) throw new UsageError(`--chip must be esp32 or esp32s3, not "${String(name)}"`);
+  return chip;
+}
+
+function allowedHosts(patterns: unknown): string[] {
+  const hosts = (patterns as string[] | undefined) ?? [];
+  for (const host of hosts) {
+    if (!isHostPattern(host))
+      throw new UsageError(
+        `--allow-host ${host}: give a host name (fw.example.com), *.example.com or an IP address, without scheme or port`,
+      );
+  }
+  return hosts;
 }

@@ -15,6 +15,8 @@ import type { OtaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
 import type { Clock, Logger, MqttClient, MqttMessage } from "../../core/ports";
 import { utf8Decode } from "../../core/util/bytes";
+import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
+import { MAX_VERSION_LENGTH, nameProblem } from "../offer-fields";
 import { parseJobDocument } from "./job-document";
 import { JOB_ID, THING_NAME, jobsTopic, parseJobsTopic } from "./topics";
 
@@ -84,34 +86,22 @@ export function mqttIdentity(config: AwsConfig): { clientId: string } {
   return { clientId: (config.clientIdPrefix || "") + config.thingName };
 }
 
-/** statusDetails limits (JobExecutionState): 10 pairs is the documented safe maximum. */
-export const MAX_DETAIL_LENGTH = 1024;
+/**
+ * Longest statusDetails value sent. The service takes 1024 characters (JobExecutionState); values
+ * are kept shorter, as one console line, since a reason may quote what the cloud or a server sent.
+ */
+export const MAX_DETAIL_LENGTH = MAX_REPORT_TEXT;
+/** statusDetails pairs sent at most: the documented safe maximum. */
+const MAX_DETAILS = 10;
 const TERMINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED"];
 
 function isTerminal(status: unknown): boolean {
   return TERMINAL.indexOf(status as string) >= 0;
 }
 
-// \p{C} without the u flag (ES5 engines): controls, format characters, private use; lone
-// surrogates are caught separately.
-const OTHER =
-  // eslint-disable-next-line no-control-regex -- control characters are what it removes
-  /[\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\ue000-\uf8ff]/g;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(^|[^\ud800-\udbff])[\udc00-\udfff]/g;
-
-/** A statusDetails value the service accepts (1-1024 characters, no \p{C}), or "" to leave out. */
+/** A statusDetails value the service accepts (no \p{C}, short), or "" to leave out. */
 export function detailValue(value: string): string {
-  let out = value
-    .replace(OTHER, " ")
-    .replace(LONE_SURROGATE, "$1?")
-    .replace(/^\s+|\s+$/g, "");
-  if (out.length > MAX_DETAIL_LENGTH) {
-    let end = MAX_DETAIL_LENGTH;
-    const last = out.charCodeAt(end - 1);
-    if (last >= 0xd800 && last < 0xdc00) end--;
-    out = out.substring(0, end);
-  }
-  return out;
+  return cleanText(value, MAX_DETAIL_LENGTH);
 }
 
 function cleanDetails(details: Record<string, string>): Record<string, string> {
@@ -119,7 +109,7 @@ function cleanDetails(details: Record<string, string>): Record<string, string> {
   let count = 0;
   for (const key in details) {
     const value = detailValue(String(details[key]));
-    if (value === "" || !/^[a-zA-Z0-9:_-]{1,128}$/.test(key) || count === 10) continue;
+    if (value === "" || !/^[a-zA-Z0-9:_-]{1,128}$/.test(key) || count === MAX_DETAILS) continue;
     out[key] = value;
     count++;
   }
@@ -228,7 +218,7 @@ class AwsJobsBackend implements AwsBackend {
     if (!THING_NAME.test(config.thingName))
       throw otaError(
         "internal",
-        "AWS thing name " + JSON.stringify(config.thingName) + " is not 1-128 of [a-zA-Z0-9:_-]",
+        "AWS thing name " + quoted(config.thingName) + " is not 1-128 of [a-zA-Z0-9:_-]",
       );
     const minutes = config.stepTimeoutMinutes;
     if (
@@ -567,8 +557,10 @@ class AwsJobsBackend implements AwsBackend {
     }
     const offer = parsed.offer;
     offer.context.jobVersion = execution.versionNumber === undefined ? 0 : execution.versionNumber;
-    if (execution.statusDetails.updatedBy)
-      offer.context.updatedBy = execution.statusDetails.updatedBy;
+    // The version that ran before, as an earlier boot reported it: kept only if it is one.
+    const updatedBy = execution.statusDetails.updatedBy;
+    if (updatedBy && nameProblem(updatedBy, MAX_VERSION_LENGTH) === undefined)
+      offer.context.updatedBy = updatedBy;
     this.log("info", "job " + job.jobId + " offers version " + (offer.version || "(unnamed)"), {
       status: execution.status,
       format: parsed.format,
@@ -800,7 +792,8 @@ class AwsJobsBackend implements AwsBackend {
 
   private async send(report: Report): Promise<void> {
     const offer = report.offer;
-    if (!JOB_ID.test(offer.id)) throw otaError("internal", "not an AWS job id: " + offer.id);
+    if (!JOB_ID.test(offer.id))
+      throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     let job = this.state(offer.id);
     if (!job) {
       // Reported from a new boot before the service named the job again: the persisted version
@@ -843,6 +836,9 @@ class AwsJobsBackend implements AwsBackend {
   }
 
   async refresh(offer: Offer): Promise<Offer | undefined> {
+    // The offer may come back from storage: its id is checked before it names any topic.
+    if (!JOB_ID.test(offer.id))
+      throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     const job = this.state(offer.id) || this.remember(offer.id, "IN_PROGRESS");
     const execution = await this.describe(job);
     if (!execution) return undefined;

@@ -11,6 +11,14 @@
 import type { FailureCode } from "../../core/errors";
 import type { HashAlgorithm } from "../../core/ports";
 import type { Offer } from "../../core/offer";
+import { quoted } from "../../core/util/text";
+import {
+  MAX_URL_LENGTH,
+  MAX_VERSION_LENGTH,
+  readSize,
+  sizeProblem,
+  urlProblem,
+} from "../offer-fields";
 import { JOB_ID } from "./topics";
 
 export type JobDocumentFormat = "nrf" | "zerynth" | "afr_ota" | "plain";
@@ -26,12 +34,8 @@ export type ParsedJob =
     }
   | { kind: "custom" };
 
-/** S3 presigned URLs run to ~1.5 kB (AWS OTA's OTA_REQUEST_URL_MAX_SIZE is 1500). */
-export const MAX_URL_LENGTH = 2048;
-export const MAX_VERSION_LENGTH = 64;
 /** Base64 of the 384 bytes AWS OTA allows for a signature. */
 export const MAX_SIGNATURE_LENGTH = 512;
-const MAX_SIZE = 0xffffffff;
 
 /** Thrown inside this module only, and turned into a "refused" result. */
 interface Refusal {
@@ -48,42 +52,34 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !(value instanceof Array);
 }
 
-function shown(value: unknown): string {
-  const text = value === undefined ? "nothing" : JSON.stringify(value);
-  return text.length > 40 ? text.substring(0, 37) + "..." : text;
-}
-
 /** Printable ASCII only: what survives in an HTTP request line and in statusDetails. */
 const PRINTABLE = /^[\x21-\x7e]+$/;
 
 function text(doc: Record<string, unknown>, key: string, max: number, what: string): string {
   const value = doc[key];
   if (typeof value !== "string")
-    throw refuse(what + ' "' + key + '" must be a string, got ' + shown(value));
+    throw refuse(what + ' "' + key + '" must be a string, got ' + quoted(value));
   if (value.length === 0) throw refuse(what + ' "' + key + '" is empty');
   if (value.length > max)
     throw refuse(
       what + ' "' + key + '" is ' + value.length + " characters long, at most " + max + " allowed",
     );
   if (!PRINTABLE.test(value))
-    throw refuse(what + ' "' + key + '" holds spaces or control characters: ' + shown(value));
+    throw refuse(what + ' "' + key + '" holds spaces or control characters: ' + quoted(value));
   return value;
 }
 
 function size(doc: Record<string, unknown>, key: string, what: string): number {
-  const value = doc[key];
-  if (typeof value !== "number" || value !== Math.floor(value) || value <= 0 || value > MAX_SIZE)
-    throw refuse(
-      what + ' "' + key + '" must be a positive whole number of bytes, got ' + shown(value),
-    );
-  return value;
+  const bytes = readSize(doc[key], false);
+  if (bytes === undefined) throw refuse(sizeProblem(what + ' "' + key + '"', doc[key]));
+  return bytes;
 }
 
 function url(doc: Record<string, unknown>, key: string, what: string): string {
-  const value = text(doc, key, MAX_URL_LENGTH, what);
-  if (!/^https?:\/\/[^/?#]+([/?#].*)?$/i.test(value))
-    throw refuse(what + ' "' + key + '" is not an http(s) URL: ' + shown(value));
-  return value;
+  const value = doc[key];
+  const problem = urlProblem(value);
+  if (problem !== undefined) throw refuse(what + ' "' + key + '" ' + problem);
+  return value as string;
 }
 
 function digest(
@@ -104,7 +100,7 @@ function digest(
         "-digit hex " +
         algorithm +
         ", got " +
-        shown(value),
+        quoted(value),
     );
   return value.toLowerCase();
 }
@@ -143,7 +139,9 @@ function nrf(jobId: string, doc: Record<string, unknown>): Offer {
   const bytes = size(doc, "size", what);
   const location = doc.location;
   if (!isObject(location))
-    throw refuse(what + ' "location" must be an object with host and path, got ' + shown(location));
+    throw refuse(
+      what + ' "location" must be an object with host and path, got ' + quoted(location),
+    );
   // aws_fota uses host and path only; the protocol is "http:" in the doc's example. Without one,
   // TLS, as the library's sec_tag would give.
   let protocol = "https:";
@@ -151,19 +149,17 @@ function nrf(jobId: string, doc: Record<string, unknown>): Offer {
     const given = String(location.protocol).toLowerCase();
     if (typeof location.protocol !== "string" || !/^https?:?$/.test(given))
       throw refuse(
-        what + ' "location.protocol" must be "http:" or "https:", got ' + shown(location.protocol),
+        what + ' "location.protocol" must be "http:" or "https:", got ' + quoted(location.protocol),
       );
     protocol = given.charAt(given.length - 1) === ":" ? given : given + ":";
   }
   const host = text(location, "host", 253, what + " location");
   if (!/^[a-zA-Z0-9.:[\]-]+$/.test(host))
-    throw refuse(what + ' "location.host" is not a host name: ' + shown(host));
+    throw refuse(what + ' "location.host" is not a host name: ' + quoted(host));
   const path = text(location, "path", MAX_URL_LENGTH, what + " location");
   const full = protocol + "//" + host + "/" + (path.charAt(0) === "/" ? path.substring(1) : path);
-  if (full.length > MAX_URL_LENGTH)
-    throw refuse(
-      what + " the URL made of host and path is longer than " + MAX_URL_LENGTH + " characters",
-    );
+  const problem = urlProblem(full);
+  if (problem !== undefined) throw refuse(what + " the URL made of host and path " + problem);
   return offer(
     jobId,
     { version: fwversion, size: bytes, source: { kind: "http", url: full }, hashes: {} },
@@ -177,7 +173,7 @@ function zerynth(jobId: string, doc: Record<string, unknown>): Offer {
   if (doc.bc_idx !== undefined) {
     const idx = doc.bc_idx;
     if (typeof idx !== "number" || idx !== Math.floor(idx) || idx < 0 || idx > 255)
-      throw refuse(what + ' "bc_idx" must be a slot number 0-255, got ' + shown(idx));
+      throw refuse(what + ' "bc_idx" must be a slot number 0-255, got ' + quoted(idx));
     context.bcIdx = idx;
   }
   return offer(
@@ -196,29 +192,29 @@ function zerynth(jobId: string, doc: Record<string, unknown>): Offer {
 function afrOta(jobId: string, doc: Record<string, unknown>): Offer {
   const what = "AWS OTA job document:";
   const ota = doc.afr_ota;
-  if (!isObject(ota)) throw refuse(what + ' "afr_ota" must be an object, got ' + shown(ota));
+  if (!isObject(ota)) throw refuse(what + ' "afr_ota" must be an object, got ' + quoted(ota));
   const protocols = ota.protocols;
   if (!(protocols instanceof Array) || protocols.length === 0)
-    throw refuse(what + ' "protocols" must be a list such as ["HTTP"], got ' + shown(protocols));
+    throw refuse(what + ' "protocols" must be a list such as ["HTTP"], got ' + quoted(protocols));
   let http = false;
   for (let i = 0; i < protocols.length; i++) {
     if (typeof protocols[i] !== "string")
-      throw refuse(what + ' "protocols" must hold strings, got ' + shown(protocols[i]));
+      throw refuse(what + ' "protocols" must hold strings, got ' + quoted(protocols[i]));
     if (protocols[i] === "HTTP") http = true;
   }
   if (!http)
     throw refuse(
-      what + " protocols " + shown(protocols) + " offer no HTTP: MQTT streams are not supported",
+      what + " protocols " + quoted(protocols) + " offer no HTTP: MQTT streams are not supported",
       "offer-unsupported",
     );
   const files = ota.files;
   if (!(files instanceof Array) || files.length === 0 || !isObject(files[0]))
-    throw refuse(what + ' "files" must be a list with one file, got ' + shown(files));
+    throw refuse(what + ' "files" must be a list with one file, got ' + quoted(files));
   // Only files[0] is used, as in the AWS OTA library (OTA_MAX_FILES 1).
   const file = files[0] as Record<string, unknown>;
   if (file.fileType !== undefined && file.fileType !== 0)
     throw refuse(
-      what + " fileType " + shown(file.fileType) + " is not firmware (0)",
+      what + " fileType " + quoted(file.fileType) + " is not firmware (0)",
       "offer-unsupported",
     );
   const fields: Parameters<typeof offer>[1] = {
@@ -232,7 +228,7 @@ function afrOta(jobId: string, doc: Record<string, unknown>): Offer {
   if (file["sig-sha256-ecdsa"] !== undefined) {
     const value = text(file, "sig-sha256-ecdsa", MAX_SIGNATURE_LENGTH, what);
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value))
-      throw refuse(what + ' "sig-sha256-ecdsa" is not base64: ' + shown(value));
+      throw refuse(what + ' "sig-sha256-ecdsa" is not base64: ' + quoted(value));
     fields.signature = { algorithm: "ecdsa-p256-sha256", value };
     if (file.certfile !== undefined)
       fields.signature.certificate = text(file, "certfile", 256, what);
@@ -282,7 +278,7 @@ export function parseJobDocument(jobId: string, document: unknown): ParsedJob {
   const doc = document as Record<string, unknown>;
   try {
     if (!JOB_ID.test(jobId))
-      throw refuse("job id " + shown(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
+      throw refuse("job id " + quoted(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
     const parse =
       format === "nrf"
         ? nrf

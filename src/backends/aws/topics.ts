@@ -1,6 +1,11 @@
 // AWS IoT Jobs MQTT topics ($aws/things/<thing>/jobs/...), built and parsed in one place so that
 // the backend and the local cloud agree on them. The service asks devices to check the thing name
 // of every incoming topic before acting on it (jobs-mqtt-api.md), hence parseJobsTopic's `thing`.
+// Names and ids are checked on the way out too: a job id such as "+", "#" or "x/../y" in a topic
+// would subscribe to other jobs' replies or send a request somewhere else.
+
+import { otaError } from "../../core/errors";
+import { quoted } from "../../core/util/text";
 
 /** thingName: 1-128 of [a-zA-Z0-9:_-] (jobs.h JOBS_THINGNAME_MAX_LENGTH). */
 export const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
@@ -34,13 +39,26 @@ export function jobsPrefix(thing: string): string {
   return "$aws/things/" + thing + "/jobs/";
 }
 
-/** The topic of an API call, or of its reply. */
+/** The topic of an API call, or of its reply. Throws for a name or an id it would not carry. */
 export function jobsTopic(
   thing: string,
   api: JobsApi,
   jobId?: string,
   reply?: "accepted" | "rejected",
 ): string {
+  if (!THING_NAME.test(thing))
+    throw otaError(
+      "internal",
+      "AWS thing name " + quoted(thing) + " is not 1-128 of [a-zA-Z0-9:_-]",
+    );
+  if (
+    (api === "describe" || api === "update") &&
+    !(
+      typeof jobId === "string" &&
+      (JOB_ID.test(jobId) || (api === "describe" && jobId === "$next"))
+    )
+  )
+    throw otaError("internal", "AWS job id " + quoted(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
   let topic = jobsPrefix(thing);
   if (api === "describe") topic += jobId + "/get";
   else if (api === "update") topic += jobId + "/update";

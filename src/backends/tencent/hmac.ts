@@ -1,5 +1,5 @@
-// HMAC (RFC 2104) over the portable digests, and the base64 decoding of a device secret: what
-// Tencent's key authentication needs, on engines that have neither (Espruino, a bare XS app).
+// HMAC (RFC 2104) over the portable digests: what Tencent's key authentication needs, on engines
+// that have none (Espruino, a bare XS app).
 
 import { createDigest } from "../../core/hash/index";
 import type { Digest } from "../../core/ports";
@@ -35,28 +35,4 @@ export function hmac(algorithm: HmacAlgorithm, key: Uint8Array, message: Uint8Ar
   second.update(outer);
   second.update(first.digest());
   return second.digest();
-}
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/** Decodes standard base64 (padding optional); undefined for anything else. */
-export function base64Decode(text: string): Uint8Array | undefined {
-  const body = text.replace(/=+$/, "");
-  if (body.length % 4 === 1 || text.length - body.length > 2) return undefined;
-  const out = new Uint8Array(Math.floor((body.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
-  let at = 0;
-  for (let i = 0; i < body.length; i++) {
-    const digit = ALPHABET.indexOf(body.charAt(i));
-    if (digit < 0) return undefined;
-    // At most 13 bits are pending at any time.
-    value = ((value << 6) | digit) & 0x3fff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (value >> bits) & 0xff;
-    }
-  }
-  return out;
 }

@@ -11,8 +11,8 @@
 // is 0 by default); a certificate device sends the same user name and no password.
 
 import { otaError } from "../../core/errors";
-import { toHex, utf8Encode } from "../../core/util/bytes";
-import { base64Decode, hmac } from "./hmac";
+import { base64Decode, toHex, utf8Encode } from "../../core/util/bytes";
+import { hmac } from "./hmac";
 
 export interface TencentIdentityConfig {
   productId: string;

@@ -11,6 +11,14 @@ import { otaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
 import type { Clock, Logger, MqttClient, MqttMessage, QoS, TimerHandle } from "../../core/ports";
 import { utf8Decode } from "../../core/util/bytes";
+import { cleanText, quoted } from "../../core/util/text";
+import {
+  MAX_VERSION_LENGTH,
+  nameProblem,
+  readSize,
+  sizeProblem,
+  urlProblem,
+} from "../offer-fields";
 import type { TencentIdentityConfig } from "./identity";
 
 export { mqttIdentity, NO_EXPIRY } from "./identity";
@@ -63,8 +71,7 @@ export function tencentResultCode(code: string): string {
 }
 
 function resultMessage(code: string, message: string): string {
-  const text = message ? code + ": " + message : code;
-  return text.length > RESULT_MSG_MAX ? text.substr(0, RESULT_MSG_MAX - 3) + "..." : text;
+  return cleanText(message ? code + ": " + message : code, RESULT_MSG_MAX);
 }
 
 type ProgressState = "downloading" | "burning" | "done" | "fail";
@@ -86,31 +93,46 @@ function progressPayload(
 /** An update_firmware document as an Offer, or the reason it is not one. */
 export function parseUpdateFirmware(doc: Record<string, unknown>): Offer | string {
   const version = doc.version;
-  const url = doc.url;
+  const versionProblem = nameProblem(version, MAX_VERSION_LENGTH);
+  if (versionProblem !== undefined) return "version " + versionProblem;
+  const urlError = urlProblem(doc.url);
+  if (urlError !== undefined) return "url " + urlError;
   const md5 = doc.md5sum;
-  const rawSize = doc.file_size;
-  if (typeof version !== "string" || version === "") return "no version";
-  if (typeof url !== "string" || url === "") return "no url";
   if (typeof md5 !== "string" || !/^[0-9a-fA-F]{32}$/.test(md5))
-    return "md5sum is not 32 hex digits: " + JSON.stringify(md5);
+    return "md5sum is not 32 hex digits: " + quoted(md5);
   // The C SDK reads file_size with atoi, so a quoted number is accepted as well.
-  const size =
-    typeof rawSize === "number"
-      ? rawSize
-      : typeof rawSize === "string" && /^\d+$/.test(rawSize)
-        ? parseInt(rawSize, 10)
-        : NaN;
-  if (!(size > 0) || Math.floor(size) !== size)
-    return "file_size is not a positive integer: " + JSON.stringify(rawSize);
+  const size = readSize(doc.file_size, true);
+  if (size === undefined) return sizeProblem("file_size", doc.file_size);
   return {
     backend: BACKEND_NAME,
-    id: version,
-    version,
+    id: version as string,
+    version: version as string,
     size,
-    source: { kind: "http", url },
+    source: { kind: "http", url: doc.url as string },
     hashes: { md5: md5.toLowerCase() },
     context: {},
   };
+}
+
+/**
+ * Startup checks of the identity: product id and device name make the topics
+ * ($ota/update/<product>/<device>), where "+", "#" or "/" would reach other devices' messages.
+ */
+function checkConfig(config: TencentConfig): void {
+  if (typeof config.productId !== "string" || !/^[A-Za-z0-9]{1,32}$/.test(config.productId))
+    throw otaError(
+      "internal",
+      "Tencent product id " + quoted(config.productId) + " is not 1-32 of [A-Za-z0-9]",
+    );
+  if (typeof config.deviceName !== "string" || !/^[a-zA-Z0-9:_@.-]{1,48}$/.test(config.deviceName))
+    throw otaError(
+      "internal",
+      "Tencent device name " + quoted(config.deviceName) + " is not 1-48 of [a-zA-Z0-9:_@.-]",
+    );
+  if (config.currentVersion !== undefined) {
+    const problem = nameProblem(config.currentVersion, MAX_VERSION_LENGTH);
+    if (problem !== undefined) throw otaError("internal", "Tencent currentVersion " + problem);
+  }
 }
 
 interface RefreshWaiter {
@@ -120,6 +142,7 @@ interface RefreshWaiter {
 
 export function createTencentBackend(config: TencentConfig, deps: TencentDeps): Backend {
   const { mqtt, clock, logger } = deps;
+  checkConfig(config);
   const suffix = config.productId + "/" + config.deviceName;
   const updateTopic = "$ota/update/" + suffix;
   const reportTopic = "$ota/report/" + suffix;
@@ -194,11 +217,17 @@ export function createTencentBackend(config: TencentConfig, deps: TencentDeps): 
   function onUpdateFirmware(doc: Record<string, unknown>) {
     const offer = parseUpdateFirmware(doc);
     if (typeof offer === "string") {
-      log("error", "malformed update_firmware: " + offer, { doc });
-      // Nothing was written; the platform is told why its command cannot be run.
-      if (typeof doc.version === "string" && doc.version !== "")
+      log("error", "malformed update_firmware: " + offer);
+      // Nothing was written; the platform is told why its command cannot be run, in a report
+      // about its version, unless the version itself is what cannot be repeated.
+      if (nameProblem(doc.version, MAX_VERSION_LENGTH) === undefined)
         publish(
-          progressPayload(doc.version, "fail", "-5", resultMessage("offer-malformed", offer)),
+          progressPayload(
+            doc.version as string,
+            "fail",
+            "-5",
+            resultMessage("offer-malformed", offer),
+          ),
           1,
         ).catch((error) => log("warn", "fail report not sent: " + String(error)));
       return;

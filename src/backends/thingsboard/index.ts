@@ -5,7 +5,7 @@
 
 import type { Backend, BackendListener } from "../../core/backend";
 import { otaError } from "../../core/errors";
-import type { OtaError } from "../../core/errors";
+import type { FailureCode, OtaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
 import type {
   Clock,
@@ -17,6 +17,8 @@ import type {
 } from "../../core/ports";
 import type { ByteSource, ByteStream } from "../../core/source";
 import { utf8Decode } from "../../core/util/bytes";
+import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
+import { nameProblem, readHex, readSize, sizeProblem, urlProblem } from "../offer-fields";
 
 export type PackageKind = "firmware" | "software";
 
@@ -50,6 +52,9 @@ export interface ThingsBoardDeps {
 /** Netty's default maximum MQTT payload on the server (NETTY_MAX_PAYLOAD_SIZE). */
 export const MAX_CHUNK_SIZE = 65536;
 
+/** Longest title, version and tag: what ThingsBoard's @Length allows an OTA package's. */
+export const MAX_NAME_LENGTH = 255;
+
 const BACKEND_NAME = "thingsboard";
 const ATTRIBUTES = "v1/devices/me/attributes";
 const ATTRIBUTES_RESPONSE = "v1/devices/me/attributes/response/";
@@ -68,6 +73,20 @@ const ALGORITHMS: Record<string, HashAlgorithm> = {
   CRC32: "crc32",
   MURMUR3_32: "murmur3_32",
   MURMUR3_128: "murmur3_128",
+};
+
+/**
+ * Hex digits of each algorithm's checksum: the digest's, except that CRC32 and MURMUR3_32 may lose
+ * their leading zeros (Long.toHexString, see core/hash).
+ */
+const CHECKSUM_DIGITS: Record<HashAlgorithm, [number, number]> = {
+  md5: [32, 32],
+  sha256: [64, 64],
+  sha384: [96, 96],
+  sha512: [128, 128],
+  crc32: [1, 8],
+  murmur3_32: [1, 8],
+  murmur3_128: [32, 32],
 };
 
 /** fw_state / sw_state values the device sends (OtaPackageUpdateStatus). */
@@ -98,6 +117,39 @@ function text(value: unknown): string | undefined {
   if (typeof value === "string") return value.length > 0 ? value : undefined;
   if (typeof value === "number" && isFinite(value)) return String(value);
   return undefined;
+}
+
+/** An attribute that may arrive as a JSON number (a version typed as 1.1) as the string it means. */
+function asText(value: unknown): unknown {
+  return typeof value === "number" && isFinite(value) ? String(value) : value;
+}
+
+/** Why the device cannot take an assignment: FAILED with this fw_error. */
+interface Refusal {
+  code: FailureCode;
+  message: string;
+}
+
+/** fw_error for a message: cleaned and bounded, with the failure code after it. */
+function errorText(message: string, code: string): string {
+  return cleanText(message, MAX_REPORT_TEXT - code.length - 3) + " (" + code + ")";
+}
+
+/** Startup checks of the configuration: what would be sent as the user name and as telemetry. */
+function checkConfig(config: ThingsBoardConfig): void {
+  // The token is a credential: the error describes it without showing it.
+  if (typeof config.accessToken !== "string" || !/^[\x21-\x7e]{1,256}$/.test(config.accessToken))
+    throw otaError(
+      "internal",
+      "the ThingsBoard access token must be 1-256 printable ASCII characters without spaces",
+    );
+  const title = nameProblem(config.title, MAX_NAME_LENGTH);
+  if (title !== undefined) throw otaError("internal", "the ThingsBoard title " + title);
+  if (config.currentVersion !== undefined) {
+    const version = nameProblem(config.currentVersion, MAX_NAME_LENGTH);
+    if (version !== undefined)
+      throw otaError("internal", "the ThingsBoard currentVersion " + version);
+  }
 }
 
 function errorFromServer(payload: string, chunkSize: number, kind: PackageKind): OtaError {
@@ -357,6 +409,7 @@ export function createThingsBoardBackend(
   deps: ThingsBoardDeps,
 ): Backend {
   const { mqtt, clock, logger } = deps;
+  checkConfig(config);
   const kind: PackageKind = config.kind === "software" ? "software" : "firmware";
   const prefix = prefixOf(kind);
   const chunkSize = config.chunkSize === undefined ? 4096 : config.chunkSize;
@@ -423,52 +476,81 @@ export function createThingsBoardBackend(
     if (id === undefined) return;
     offeredId = undefined;
     lastOfferKey = undefined;
-    logger.log("info", "ThingsBoard withdrew the " + kind + " package", { id, reason });
+    logger.log("info", "ThingsBoard withdrew the " + kind + " package", {
+      id: cleanText(id),
+      reason,
+    });
     failStreams(otaError("cancelled", reason), id);
     if (listener) listener.cancel(id, reason);
   }
 
-  function refuse(id: string, message: string): void {
+  /** FAILED with fw_error, once per assignment: the device will not take it. */
+  function refuse(id: string, refusal: Refusal): void {
     if (refused[id]) return;
     refused[id] = true;
-    logger.log("warn", "ThingsBoard " + kind + " package refused", { id, message });
-    publishTelemetry({ [key("state")]: "FAILED", [key("error")]: message }).catch((error) => {
+    const error = errorText(refusal.message, refusal.code);
+    logger.log("warn", "ThingsBoard " + kind + " package refused", {
+      id: cleanText(id),
+      message: error,
+    });
+    publishTelemetry({ [key("state")]: "FAILED", [key("error")]: error }).catch((error) => {
       logger.log("warn", "FAILED not sent", { error: String(error) });
     });
   }
 
+  function malformed(message: string): Refusal {
+    return { code: "offer-malformed", message };
+  }
+
   /** The package the attributes describe, or why it cannot be offered. */
-  function buildOffer(attributes: Attributes, title: string, version: string): Offer | string {
-    const url = text(attributes[key("url")]);
+  function buildOffer(attributes: Attributes, title: string, version: string): Offer | Refusal {
     const sizeValue = attributes[key("size")];
-    const size = typeof sizeValue === "string" ? Number(sizeValue) : sizeValue;
-    if (typeof size !== "number" || !(size >= 0) || Math.floor(size) !== size) {
-      return sizeValue === undefined
-        ? "The " +
-            kind +
-            " package has no " +
-            key("size") +
-            ": the device needs its size before it erases a slot"
-        : "The " +
-            kind +
-            " package's " +
-            key("size") +
-            " (" +
-            String(sizeValue) +
-            ") is not a byte count";
-    }
+    if (sizeValue === undefined)
+      return malformed(
+        "The " +
+          kind +
+          " package has no " +
+          key("size") +
+          ": the device needs its size before it erases a slot",
+      );
+    const size = readSize(sizeValue, true);
+    if (size === undefined) return malformed(sizeProblem(key("size"), sizeValue));
     const algorithmName = text(attributes[key("checksum_algorithm")]) || "SHA256";
     const algorithm = ALGORITHMS[algorithmName.toUpperCase()];
-    if (!algorithm) return "Received checksum algorithm (" + algorithmName + ") is not supported";
+    if (!algorithm)
+      return {
+        code: "offer-unsupported",
+        message: "Received checksum algorithm (" + algorithmName + ") is not supported",
+      };
     const hashes: Offer["hashes"] = {};
-    const checksum = text(attributes[key("checksum")]);
+    const checksum = attributes[key("checksum")];
     if (checksum !== undefined) {
-      const trimmed = checksum.trim();
-      hashes[algorithm] = /^[0-9a-fA-F]+$/.test(trimmed) ? trimmed.toLowerCase() : trimmed;
+      const digits = CHECKSUM_DIGITS[algorithm];
+      const hex = readHex(asText(checksum), digits[0], digits[1]);
+      if (hex === undefined)
+        return malformed(
+          key("checksum") +
+            " must be " +
+            (digits[0] === digits[1] ? digits[0] : digits[0] + "-" + digits[1]) +
+            " hex digits of " +
+            algorithmName +
+            ", got " +
+            quoted(checksum),
+        );
+      hashes[algorithm] = hex;
+    }
+    const url = attributes[key("url")];
+    if (url !== undefined) {
+      const problem = urlProblem(url);
+      if (problem !== undefined) return malformed(key("url") + " " + problem);
     }
     const context: Offer["context"] = { kind };
-    const tag = text(attributes[key("tag")]);
-    if (tag !== undefined) context.tag = tag;
+    const tag = asText(attributes[key("tag")]);
+    if (tag !== undefined) {
+      const problem = nameProblem(tag, MAX_NAME_LENGTH);
+      if (problem !== undefined) return malformed(key("tag") + " " + problem);
+      context.tag = tag as string;
+    }
     return {
       backend: BACKEND_NAME,
       id: title + "@" + version,
@@ -476,7 +558,9 @@ export function createThingsBoardBackend(
       size,
       title,
       source:
-        url !== undefined ? { kind: "http", url } : { kind: "mqtt-chunks", packageType: kind },
+        url !== undefined
+          ? { kind: "http", url: url as string }
+          : { kind: "mqtt-chunks", packageType: kind },
       hashes,
       context,
     };
@@ -492,23 +576,30 @@ export function createThingsBoardBackend(
     }
     const id = title + "@" + version;
     if (offeredId !== undefined && offeredId !== id) {
-      withdraw("the " + kind + " assignment changed to " + id);
+      withdraw("the " + kind + " assignment changed to " + cleanText(id));
     }
+    // Checked before anything quotes them: they end up in fw_error, logs and the journal.
+    const problem = nameProblem(title, MAX_NAME_LENGTH);
+    if (problem !== undefined) return refuse(id, malformed(key("title") + " " + problem));
+    const versionProblem = nameProblem(version, MAX_NAME_LENGTH);
+    if (versionProblem !== undefined)
+      return refuse(id, malformed(key("version") + " " + versionProblem));
     if (title !== config.title) {
-      refuse(
-        id,
-        "Received " +
+      refuse(id, {
+        code: "offer-wrong-device",
+        message:
+          "Received " +
           kind +
           " title (" +
           title +
           ") is different and not meant for this device (" +
           config.title +
           ")",
-      );
+      });
       return;
     }
     const offer = buildOffer(attributes, title, version);
-    if (typeof offer === "string") {
+    if ("code" in offer) {
       refuse(id, offer);
       return;
     }
@@ -718,7 +809,7 @@ export function createThingsBoardBackend(
       case "failed": {
         const message = failure ? failure.message : "the update failed";
         const code = failure ? failure.code : "internal";
-        return { [p + "_state"]: "FAILED", [p + "_error"]: message + " (" + code + ")" };
+        return { [p + "_state"]: "FAILED", [p + "_error"]: errorText(message, code) };
       }
       case "testing":
         // ThingsBoard has no state for it: UPDATED follows once the image confirmed itself.

@@ -11,6 +11,7 @@ import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
 import { CheckedRecord } from "../record";
+import { trustedKeys, type TrustedKey } from "../signature/check";
 import type { ByteSource } from "../source";
 import { transfer, type TransferConfig } from "../transfer";
 import { toHex } from "../util/bytes";
@@ -30,6 +31,16 @@ export interface AgentConfig extends TransferConfig {
   autoReboot: boolean;
   httpReadTimeoutMs: number;
   maxRedirects: number;
+  /** Accept plain http:// image URLs and redirects; off by default (https:// only). */
+  allowPlaintext: boolean;
+  /** Hosts image URLs may name: exact, or "*.example.com" for subdomains; empty: any host. */
+  allowedHosts: string[];
+  /**
+   * Public keys built into the firmware (PEM public key or certificate, or the hex of the 65-byte
+   * point). With any, an image must be signed by one of them (ECDSA P-256 over SHA-256), detached
+   * in the offer or in an appended block, or it is not staged. None: images are not signature-checked.
+   */
+  trustedKeys: string[];
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -44,6 +55,9 @@ export const DEFAULT_CONFIG: AgentConfig = {
   autoReboot: true,
   httpReadTimeoutMs: 30_000,
   maxRedirects: 5,
+  allowPlaintext: false,
+  allowedHosts: [],
+  trustedKeys: [],
 };
 
 export interface SelfTestContext {
@@ -147,6 +161,7 @@ export class Agent {
   private readonly selfTest: SelfTest;
   private readonly notify: (notice: AgentNotice) => void;
   private readonly machine: StateMachine;
+  private readonly keys: TrustedKey[];
   private readonly journal: Journal;
   private readonly updates: CheckedRecord<UpdateRecord>;
   private readonly install: Install | undefined;
@@ -180,6 +195,7 @@ export class Agent {
     this.machine = new StateMachine((from, to, cause) =>
       this.notify({ event: "state", from, to, cause }),
     );
+    this.keys = trustedKeys(this.config.trustedKeys);
     this.journal = new Journal(this.ports.store, this.ports.logger);
     this.updates = new CheckedRecord<UpdateRecord>(
       this.ports.store,
@@ -390,6 +406,7 @@ export class Agent {
         expectedSize: offer.size,
         readTimeoutMs: this.config.httpReadTimeoutMs,
         maxRedirects: this.config.maxRedirects,
+        trust: this.config,
       });
     }
     if (!this.backend.source)
@@ -402,76 +419,97 @@ export class Agent {
     const { slot, logger, clock } = this.ports;
     await this.report(offer, "downloading", { progress: { bytes: 0, total: offer.size } });
     const throttle = progressThrottle(clock.now(), this.config);
-    let result;
-    try {
-      result = await transfer({
-        offer,
-        source: this.sourceFor(offer),
-        slot,
-        journal: this.journal,
-        clock,
-        logger,
-        nativeDigests: this.ports.nativeDigests,
-        config: this.config,
-        expect: this.install
-          ? undefined
-          : {
-              chipId: this.config.chipId,
-              version: offer.version || undefined,
-              project: offer.title,
-            },
-        onHeader: (header) => {
-          if (offer.version !== "") return;
-          checkImageVersion(offer, header.version, this.running, this.config);
-          // From here on the update is known by the image's version (the record after reboot too).
-          offer = this.active = { ...offer, version: header.version };
-        },
-        refresh: this.backend.refresh
-          ? async () => {
-              const fresh = await this.backend.refresh!(offer);
-              if (!fresh) return undefined;
-              offer = this.active = fresh;
-              return this.sourceFor(fresh);
+    for (let again = false; ; again = true) {
+      let result;
+      try {
+        result = await transfer({
+          offer,
+          source: this.sourceFor(offer),
+          slot,
+          journal: this.journal,
+          clock,
+          logger,
+          nativeDigests: this.ports.nativeDigests,
+          nativeSignatures: this.ports.nativeSignatures,
+          config: this.config,
+          trustedKeys: this.keys,
+          expect: this.install
+            ? undefined
+            : {
+                chipId: this.config.chipId,
+                version: offer.version || undefined,
+                project: offer.title,
+                // Anti-rollback: an image may raise secure_version, never lower it.
+                minSecureVersion: this.running.secureVersion,
+              },
+          onHeader: (header) => {
+            if (offer.version !== "") return;
+            checkImageVersion(offer, header.version, this.running, this.config);
+            // From here on the update is known by the image's version (the record after reboot too).
+            offer = this.active = { ...offer, version: header.version };
+          },
+          refresh: this.backend.refresh
+            ? async () => {
+                const fresh = await this.backend.refresh!(offer);
+                if (!fresh) return undefined;
+                offer = this.active = fresh;
+                return this.sourceFor(fresh);
+              }
+            : undefined,
+          cancelled: () => this.cancelRequested,
+          onProgress: (bytes, total) => {
+            const step = throttle(clock.now(), bytes, total);
+            if (step.notice) {
+              this.notify({ event: "progress", id: offer.id, bytes, total, percent: step.percent });
             }
-          : undefined,
-        cancelled: () => this.cancelRequested,
-        onProgress: (bytes, total) => {
-          const step = throttle(clock.now(), bytes, total);
-          if (step.notice) {
-            this.notify({ event: "progress", id: offer.id, bytes, total, percent: step.percent });
-          }
-          if (step.report) void this.report(offer, "downloading", { progress: { bytes, total } });
-        },
-        onResume: (offset) =>
-          this.notify({ event: "resume", id: offer.id, offset, size: offer.size }),
-      });
-    } catch (error) {
-      const failure = asOtaError(error);
-      await slot.abort();
-      if (failure.code === "cancelled") {
-        await this.journal.clear();
-        this.machine.fire("cancelled");
-        // An update the agent dropped for a newer offer is over for the cloud too.
-        if (this.next) await this.report(offer, "failed", { failure: failureOf(failure) });
+            if (step.report) void this.report(offer, "downloading", { progress: { bytes, total } });
+          },
+          onResume: (offset) =>
+            this.notify({ event: "resume", id: offer.id, offset, size: offer.size }),
+        });
+      } catch (error) {
+        const failure = asOtaError(error);
+        await slot.abort();
+        if (failure.code === "cancelled") {
+          await this.journal.clear();
+          this.machine.fire("cancelled");
+          // An update the agent dropped for a newer offer is over for the cloud too.
+          if (this.next) await this.report(offer, "failed", { failure: failureOf(failure) });
+          return;
+        }
+        // A verification failure of the prefix means the journaled bytes are not worth keeping.
+        if (!failure.transient) await this.journal.clear();
+        this.machine.fire("download-failed");
+        await this.report(offer, "failed", { failure: failureOf(failure) });
         return;
       }
-      // A verification failure of the prefix means the journaled bytes are not worth keeping.
-      if (!failure.transient) await this.journal.clear();
-      this.machine.fire("download-failed");
-      await this.report(offer, "failed", { failure: failureOf(failure) });
-      return;
-    }
-    this.machine.fire("download-done");
-    await this.report(offer, "downloaded");
+      this.machine.fire("download-done");
+      await this.report(offer, "downloaded");
 
-    try {
-      this.checkDigests(offer, result.digests);
-      result.verifyImage();
-    } catch (error) {
-      await this.journal.clear();
-      this.machine.fire("verify-failed");
-      await this.report(offer, "failed", { failure: failureOf(asOtaError(error)) });
-      return;
+      try {
+        this.checkDigests(offer, result.digests);
+        result.verifySignature();
+        result.verifyImage();
+        // esp_ota_end: the slot validates the image it holds, after the checks that say precisely
+        // what is wrong with it.
+        await slot.finish();
+      } catch (error) {
+        await slot.abort();
+        await this.journal.clear();
+        const failure = asOtaError(error);
+        if (result.resumedFrom > 0 && !again) {
+          logger.log(
+            "warn",
+            `${failure.message}, after resuming at byte ${result.resumedFrom}: downloading again from 0`,
+          );
+          this.machine.fire("resume-unverified");
+          continue;
+        }
+        this.machine.fire("verify-failed");
+        await this.report(offer, "failed", { failure: failureOf(failure) });
+        return;
+      }
+      break;
     }
     this.machine.fire("verify-passed");
     await this.report(offer, "verified");

@@ -36,6 +36,11 @@ export type AgentEvent =
   | "cancelled"
   | "verify-passed"
   | "verify-failed"
+  /**
+   * A resumed download failed verification: the prefix in the slot was not the image (a corrupt
+   * or forged journal), so the whole image is fetched once more before the update is given up.
+   */
+  | "resume-unverified"
   | "staged"
   /** A package (not firmware) was handed to the application, which installed it. */
   | "installed"
@@ -72,6 +77,12 @@ export const TRANSITIONS: readonly Transition[] = [
     does: "abort the slot, forget the journal",
   },
   { from: "verifying", event: "verify-passed", to: "staging", does: "report verified" },
+  {
+    from: "verifying",
+    event: "resume-unverified",
+    to: "downloading",
+    does: "forget the journal, download again from byte 0",
+  },
   {
     from: "verifying",
     event: "verify-failed",

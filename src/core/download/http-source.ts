@@ -6,7 +6,8 @@ import { isOtaError, otaError } from "../errors";
 import type { OtaError, FailureCode } from "../errors";
 import type { Clock, HttpClient, HttpResponse } from "../ports";
 import type { ByteSource, ByteStream } from "../source";
-import { resolveUrl } from "./url";
+import { checkOrigin, urlOrigin, type UrlTrust } from "../policy";
+import { resolveUrl, shownUrl } from "./url";
 
 export interface HttpSourceOptions {
   http: HttpClient;
@@ -15,6 +16,11 @@ export interface HttpSourceOptions {
   /** Size of the whole image, from the offer. */
   expectedSize: number;
   maxRedirects?: number;
+  /**
+   * The rules redirects are held to, as the offer's URL was (the agent's configuration). Absent:
+   * a redirect may not leave https:// for http://.
+   */
+  trust?: UrlTrust;
   /** Longest wait for the response headers or for the next piece of the body. */
   readTimeoutMs?: number;
   /** Extra request headers (authorization...). */
@@ -95,7 +101,7 @@ export function parseRetryAfter(headers: Record<string, string>): number | undef
 
 function statusError(response: HttpResponse, url: string): OtaError {
   const status = response.status;
-  const where = "HTTP " + status + " for " + url;
+  const where = "HTTP " + status + " for " + shownUrl(url);
   let code: FailureCode = "http-status";
   let transient = false;
   let message = where;
@@ -129,7 +135,11 @@ function bodyStart(response: HttpResponse, offset: number, expectedSize: number,
   if (encoding !== "identity")
     throw otaError(
       "http-status",
-      "server sent Content-Encoding " + encoding + " for " + url + " although identity was asked",
+      "server sent Content-Encoding " +
+        encoding +
+        " for " +
+        shownUrl(url) +
+        " although identity was asked",
     );
   const lengthHeader = headers["content-length"];
   const length = lengthHeader === undefined ? undefined : parseInt(lengthHeader, 10);
@@ -165,7 +175,12 @@ function bodyStart(response: HttpResponse, offset: number, expectedSize: number,
   if (problems.length > 0)
     throw otaError(
       "content-range",
-      "Content-Range " + headers["content-range"] + " for " + url + ": " + problems.join("; "),
+      "Content-Range " +
+        headers["content-range"] +
+        " for " +
+        shownUrl(url) +
+        ": " +
+        problems.join("; "),
     );
   return offset;
 }
@@ -194,7 +209,7 @@ class HttpStream implements ByteStream {
           this.options.clock,
           this.response.read(),
           this.timeoutMs,
-          "data from " + this.url + " after byte " + this.position,
+          "data from " + shownUrl(this.url) + " after byte " + this.position,
           () => undefined,
         );
       } catch (error) {
@@ -220,7 +235,12 @@ class HttpStream implements ByteStream {
         if (this.position < expected)
           throw otaError(
             "body-short",
-            "body from " + this.url + " ended at byte " + this.position + " of " + expected,
+            "body from " +
+              shownUrl(this.url) +
+              " ended at byte " +
+              this.position +
+              " of " +
+              expected,
             true,
           );
         return null;
@@ -231,7 +251,7 @@ class HttpStream implements ByteStream {
         this.close();
         throw otaError(
           "body-long",
-          "body from " + this.url + " goes past the " + expected + " bytes of the image",
+          "body from " + shownUrl(this.url) + " goes past the " + expected + " bytes of the image",
         );
       }
       return chunk;
@@ -243,6 +263,29 @@ class HttpStream implements ByteStream {
     this.closed = true;
     this.response.close();
   }
+}
+
+/** A redirect cannot take the download where the offer itself could not go. */
+function checkRedirect(from: string, to: string, trust: UrlTrust | undefined): void {
+  const source = urlOrigin(from);
+  const what = "the redirect from " + (source ? source.origin : "the image URL") + " to";
+  const target = urlOrigin(to);
+  if (!target) {
+    const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.exec(to);
+    throw otaError(
+      "offer-untrusted",
+      what +
+        " a " +
+        (scheme ? scheme[0] : "malformed") +
+        " URL is refused: only http(s) is followed",
+    );
+  }
+  const refused = checkOrigin(
+    target,
+    trust || { allowPlaintext: source !== undefined && source.scheme === "http" },
+    what,
+  );
+  if (refused) throw refused;
 }
 
 export function httpSource(options: HttpSourceOptions): ByteSource {
@@ -260,14 +303,17 @@ export function httpSource(options: HttpSourceOptions): ByteSource {
         options.clock,
         options.http.get({ url, headers }),
         timeoutMs,
-        "response from " + url,
+        "response from " + shownUrl(url),
         (late) => late.close(),
       );
     } catch (error) {
       if (isOwnError(error)) throw error;
       throw otaError(
         "network",
-        "GET " + url + " failed: " + (error instanceof Error ? error.message : String(error)),
+        "GET " +
+          shownUrl(url) +
+          " failed: " +
+          (error instanceof Error ? error.message : String(error)),
         true,
       );
     }
@@ -284,14 +330,24 @@ export function httpSource(options: HttpSourceOptions): ByteSource {
           response.close();
           const location = response.headers["location"];
           if (!location)
-            throw otaError("http-status", "HTTP " + status + " for " + url + " without a Location");
+            throw otaError(
+              "http-status",
+              "HTTP " + status + " for " + shownUrl(url) + " without a Location",
+            );
           const next = resolveUrl(url, location);
+          checkRedirect(url, next, options.trust);
           if (visited.indexOf(next) >= 0)
-            throw otaError("redirect-loop", "redirect loop: " + visited.concat(next).join(" -> "));
+            throw otaError(
+              "redirect-loop",
+              "redirect loop: " + visited.concat(next).map(shownUrl).join(" -> "),
+            );
           if (visited.length > maxRedirects)
             throw otaError(
               "redirect-loop",
-              "more than " + maxRedirects + " redirects: " + visited.concat(next).join(" -> "),
+              "more than " +
+                maxRedirects +
+                " redirects: " +
+                visited.concat(next).map(shownUrl).join(" -> "),
             );
           visited.push(next);
           url = next;

@@ -53,3 +53,12 @@ export function resolveUrl(base: string, reference: string): string {
   const directory = from.path.substring(0, from.path.lastIndexOf("/") + 1) || "/";
   return from.scheme + from.authority + removeDotSegments(directory + ref.path) + ref.query;
 }
+
+/**
+ * `url` as an error message may show it: a presigned query string is a credential, and reports end
+ * up in consoles and logs, so it is cut to "?...".
+ */
+export function shownUrl(url: string): string {
+  const at = url.search(/[?#]/);
+  return at < 0 ? url : url.slice(0, at) + (url.charAt(at) === "?" ? "?..." : "");
+}

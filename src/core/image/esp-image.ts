@@ -194,6 +194,25 @@ export function checkImageHeader(header: ImageHeader, expect: ImageExpectation):
   if (differences.length > 0) throw otaError("image-mismatch", differences.join("; "));
 }
 
+/**
+ * `x` XORed with every byte of bytes[from, to): a 32-bit word at a time over the part that is
+ * 4-aligned in memory (the order of the bytes does not matter to a XOR), bytes at the edges.
+ */
+function xorRange(x: number, bytes: Uint8Array, from: number, to: number): number {
+  let k = from;
+  while (k < to && ((bytes.byteOffset + k) & 3) !== 0) x ^= bytes[k++];
+  const count = (to - k) >> 2;
+  if (count > 0) {
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset + k, count);
+    let w = 0;
+    for (let j = 0; j < count; j++) w ^= words[j];
+    x ^= w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24);
+    k += count * 4;
+  }
+  while (k < to) x ^= bytes[k++];
+  return x & 0xff;
+}
+
 const enum Phase {
   Header,
   SegmentHeader,
@@ -257,9 +276,7 @@ export class EspImageVerifier {
       if (phase === Phase.Trailer) take = n - i;
       else if (phase === Phase.SegmentData) {
         take = Math.min(this.segmentRemaining, n - i);
-        let x = this.xor;
-        for (let k = i; k < i + take; k++) x ^= chunk[k];
-        this.xor = x;
+        this.xor = xorRange(this.xor, chunk, i, i + take);
         this.segmentRemaining -= take;
         if (this.segmentRemaining === 0) this.nextSegment(this.position + take);
       } else if (phase === Phase.Padding) {

@@ -85,3 +85,27 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Decodes standard base64 (padding optional); undefined for anything else. */
+export function base64Decode(text: string): Uint8Array | undefined {
+  const body = text.replace(/=+$/, "");
+  if (body.length % 4 === 1 || text.length - body.length > 2) return undefined;
+  const out = new Uint8Array(Math.floor((body.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let at = 0;
+  for (let i = 0; i < body.length; i++) {
+    const digit = BASE64_ALPHABET.indexOf(body.charAt(i));
+    if (digit < 0) return undefined;
+    // At most 13 bits are pending at any time.
+    value = ((value << 6) | digit) & 0x3fff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (value >> bits) & 0xff;
+    }
+  }
+  return out;
+}

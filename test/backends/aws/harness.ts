@@ -76,6 +76,8 @@ export interface Device {
   backend: AwsBackend;
   listener: TestListener;
   mqtt: MqttClient;
+  /** Every topic the backend published to and every filter it subscribed, in order. */
+  sent: string[];
   logs: string[];
   /** Stops the backend and drops the connection, as a reboot or a power cut does. */
   shutdown(): Promise<void>;
@@ -150,7 +152,17 @@ export async function startEnv(kind: BrokerKind): Promise<Env> {
         ...pki.client(thing),
         reconnectMs: 200,
       });
-      const backend = createAwsBackend(full, { mqtt: client, clock: nodeClock, logger });
+      const sent: string[] = [];
+      const recorded: MqttClient = Object.create(client);
+      recorded.publish = (topic, payload, qos) => {
+        sent.push(topic);
+        return client.publish(topic, payload, qos);
+      };
+      recorded.subscribe = (filters, qos) => {
+        sent.push(...filters);
+        return client.subscribe(filters, qos);
+      };
+      const backend = createAwsBackend(full, { mqtt: recorded, clock: nodeClock, logger });
       const listener = new TestListener();
       await backend.start(listener);
       await until(() => listener.connections > 0, `${thing} connected`);
@@ -159,6 +171,7 @@ export async function startEnv(kind: BrokerKind): Promise<Env> {
         backend,
         listener,
         mqtt: client,
+        sent,
         logs,
         async shutdown() {
           await backend.stop();

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { documentFormat, parseJobDocument } from "../../../src/backends/aws/job-document";
-import { detailValue, reportDetails } from "../../../src/backends/aws/index";
+import { MAX_DETAIL_LENGTH, detailValue, reportDetails } from "../../../src/backends/aws/index";
 import { jobsTopic, parseJobsTopic } from "../../../src/backends/aws/topics";
 import type { Offer } from "../../../src/core/offer";
 
@@ -174,15 +174,18 @@ describe("job documents", () => {
     const cases: [unknown, RegExp][] = [
       [
         { ...plain, size: undefined },
-        /"size" must be a positive whole number of bytes, got nothing/,
+        /"size" must be a whole number of bytes from 1 to 4294967295, got nothing/,
       ],
-      [{ ...plain, size: "10" }, /"size" must be a positive whole number of bytes, got "10"/],
+      [
+        { ...plain, size: "10" },
+        /"size" must be a whole number of bytes from 1 to 4294967295, got "10"/,
+      ],
       [{ ...plain, size: 0 }, /"size"/],
       [{ ...plain, size: 1.5 }, /"size"/],
       [{ ...plain, size: 2 ** 32 }, /"size"/],
       [{ ...plain, url: "ftp://h.example/a.bin" }, /not an http\(s\) URL/],
-      [{ ...plain, url: "https://h.example/a b.bin" }, /spaces or control characters/],
-      [{ ...plain, url: "https://h.example/" + "a".repeat(2048) }, /at most 2048 allowed/],
+      [{ ...plain, url: "https://h.example/a b.bin" }, /spaces, control or non-ASCII characters/],
+      [{ ...plain, url: "https://h.example/" + "a".repeat(1500) }, /at most 1500 allowed/],
       [{ ...plain, url: 7 }, /"url" must be a string, got 7/],
       [{ ...plain, version: "1".repeat(65) }, /"version" is 65 characters long/],
       [{ ...plain, version: "" }, /"version" is empty/],
@@ -232,14 +235,15 @@ describe("job documents", () => {
 });
 
 describe("statusDetails", () => {
-  it("removes what the service refuses in a value, and caps it at 1024 characters", () => {
+  it("removes what the service refuses in a value, and cuts it at MAX_DETAIL_LENGTH", () => {
     assert.equal(detailValue("a\u0000b\nc\u200bd\ufeff"), "a b c d");
     assert.equal(detailValue("  \t "), "");
     assert.equal(detailValue("x\ud800y"), "x?y");
     assert.equal(detailValue("\udc00z"), "?z");
-    assert.equal(detailValue("é".repeat(2000)).length, 1024);
-    const pair = detailValue("a".repeat(1023) + "\ud83d\ude00");
-    assert.equal(pair, "a".repeat(1023));
+    assert.equal(detailValue("é".repeat(2000)), "é".repeat(MAX_DETAIL_LENGTH - 3) + "...");
+    // Never half of a surrogate pair before the ellipsis.
+    const pair = detailValue("a".repeat(MAX_DETAIL_LENGTH - 4) + "\ud83d\ude00".repeat(3));
+    assert.equal(pair, "a".repeat(MAX_DETAIL_LENGTH - 4) + "...");
   });
 
   it("describes each report in at most 10 valid pairs", () => {
@@ -253,8 +257,8 @@ describe("statusDetails", () => {
     assert.equal(details.state, "failed");
     assert.equal(details.updatedBy, "1.0.0");
     assert.equal(details.version, "2.0.0");
-    assert.equal(details.reason.length, 1024);
-    assert.match(details.reason, /^rolled-back: bad x+$/);
+    assert.equal(details.reason.length, MAX_DETAIL_LENGTH);
+    assert.match(details.reason, /^rolled-back: bad x+\.\.\.$/);
     assert.deepEqual(
       reportDetails({ offer, status: "downloading", progress: { bytes: 5, total: 9 } }),
       { state: "downloading", version: "2.0.0", progress: "5/9" },

@@ -270,6 +270,7 @@ for (const kind of ["aedes", "mosquitto"] as const) {
           "offer-too-large": "-5",
           "offer-downgrade": "-5",
           "offer-unsupported": "-5",
+          "offer-untrusted": "-5",
           "url-expired": "-3",
           "not-found": "-2",
           "http-status": "-5",

@@ -371,7 +371,7 @@ for (const tierInfo of TIERS) {
       assert.deepEqual(device.listener.offers, []);
       assert.equal(
         tier.cloud.status(TOKEN).error,
-        `Received firmware title (other-product) is different and not meant for this device (${TITLE})`,
+        `Received firmware title (other-product) is different and not meant for this device (${TITLE}) (offer-wrong-device)`,
       );
       await device.close();
     });

@@ -135,7 +135,7 @@ for (const tierInfo of TIERS) {
       await tier.cloud.waitFor((e) => /WHIRLPOOL/.test(String(e.values.fw_error)), 3000);
       assert.equal(
         tier.cloud.status(TOKEN).error,
-        "Received checksum algorithm (WHIRLPOOL) is not supported",
+        "Received checksum algorithm (WHIRLPOOL) is not supported (offer-unsupported)",
       );
       assert.ok(!device.listener.offers.some((o) => o.version === "bad-alg"));
       await device.close();

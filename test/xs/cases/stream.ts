@@ -6,11 +6,15 @@ import { Journal } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
 import type { KeyValueStore, Logger, SlotWriter } from "../../../src/core/ports";
 import type { ByteSource } from "../../../src/core/source";
+import { trustedKeys, type TrustedKey } from "../../../src/core/signature/check";
 import { transfer, type TransferResult } from "../../../src/core/transfer";
 import { fromHex, toHex } from "../../../src/core/util/bytes";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
 
 const SECTOR = 4096;
+/** A P-256 public point that signed nothing here. */
+const STRANGER =
+  "0463456dbb8607ffb964bcd8b55384a14301bdef1bb3791af5a5d2b480ec2010afea1561c08ebbc644faa95a0073971839245d7d948b7f5b3d50605dee087bfbca";
 
 class MemorySlot implements SlotWriter {
   readonly name = "ota_1";
@@ -96,8 +100,15 @@ function setup(size: number) {
   return { image, offer, md5, sha256 };
 }
 
-function run(offer: Offer, source: ByteSource, slot: SlotWriter, journal: Journal) {
+function run(
+  offer: Offer,
+  source: ByteSource,
+  slot: SlotWriter,
+  journal: Journal,
+  trustedKeys: TrustedKey[] = [],
+) {
   return transfer({
+    trustedKeys,
     offer,
     source,
     slot,
@@ -184,5 +195,41 @@ export default {
     check(toHex(result.digests.md5!) !== offer.hashes.md5, "md5 differs");
     check(verdict.indexOf("image-invalid") === 0, verdict);
     return verdict;
+  },
+  async "a signed image verifies, and one signed by another key is refused, naming both keys"() {
+    const { offer } = setup(120_000);
+    const signed = host<{ size: number; md5: string; publicKey: string }>("signImage", {});
+    const image = new Uint8Array(signed.size);
+    for (let at = 0; at < signed.size; at += 2048) {
+      const length = Math.min(2048, signed.size - at);
+      image.set(fromHex(host<string>("imageSlice", { offset: at, length }))!, at);
+    }
+    const signedOffer: Offer = { ...offer, size: signed.size, hashes: { md5: signed.md5 } };
+    const verdicts: string[] = [];
+    for (const key of [signed.publicKey, STRANGER]) {
+      const result = await run(
+        signedOffer,
+        chunkedSource(image),
+        new MemorySlot(1024 * 1024),
+        new Journal(new MemoryStore(), logger),
+        trustedKeys([key]),
+      );
+      try {
+        result.verifySignature();
+        result.verifyImage();
+        verdicts.push("verified");
+      } catch (error) {
+        verdicts.push((error as { code: string }).code + ": " + (error as Error).message);
+      }
+    }
+    checkEqual(verdicts[0], "verified", "the signing key");
+    check(
+      /^signature-invalid: signature key: the image is signed with key [0-9a-f]{16}; this device trusts [0-9a-f]{16}$/.test(
+        verdicts[1],
+      ),
+      verdicts[1],
+    );
+    // The key ids differ from run to run; what the engines must agree on is the verdicts' form.
+    return verdicts.map((verdict) => verdict.replace(/[0-9a-f]{16}/g, "<id>"));
   },
 } satisfies Cases;
