@@ -26,7 +26,10 @@ import { SignatureCheck, type TrustedKey } from "./signature/check";
 import type { ByteSource } from "./source";
 
 export interface TransferConfig {
-  /** Bytes between two journal writes (rounded to sectors): flash wear against bytes fetched again. */
+  /**
+   * Least bytes between two journal writes (rounded to sectors): flash wear against bytes fetched
+   * again. Images above 256 times this are journaled 256 times, at size/256.
+   */
   journalIntervalBytes: number;
   /** Transient failures in a row, without a byte of progress, before giving up. */
   maxAttempts: number;
@@ -125,6 +128,20 @@ function sleep(clock: Clock, ms: number): Promise<void> {
 }
 
 const REHASH_CHUNK = 4096;
+const JOURNAL_WRITES_PER_IMAGE = 256;
+
+/**
+ * Bytes between two journal writes for an image of `size`. At most JOURNAL_WRITES_PER_IMAGE writes,
+ * however large the image: the flash wear of an update stays bounded, and what a cut costs stays
+ * under 1/JOURNAL_WRITES_PER_IMAGE of the image.
+ */
+export function journalInterval(config: TransferConfig, sectorSize: number, size: number): number {
+  return Math.max(
+    sectorSize,
+    config.journalIntervalBytes,
+    Math.ceil(size / JOURNAL_WRITES_PER_IMAGE),
+  );
+}
 
 export async function transfer(context: TransferContext): Promise<TransferResult> {
   const { offer, slot, journal, clock, logger, config } = context;
@@ -167,7 +184,7 @@ export async function transfer(context: TransferContext): Promise<TransferResult
   let refreshed = 0;
   let fetched = 0;
   let journaled = offset;
-  const interval = Math.max(slot.sectorSize, config.journalIntervalBytes);
+  const interval = journalInterval(config, slot.sectorSize, offer.size);
 
   while (offset < offer.size) {
     const startedAt = offset;

@@ -24,6 +24,7 @@ import { otaSlots, readPartitionTable } from "../../hosts/node/partitions";
 import { FlashSlotWriter } from "../../hosts/node/slot";
 import { FlashKeyValueStore } from "../../hosts/node/store";
 import { Agent, DEFAULT_CONFIG, type AgentNotice } from "../../src/core/agent/agent";
+import { journalInterval } from "../../src/core/transfer";
 import { Journal } from "../../src/core/journal";
 import type { Offer } from "../../src/core/offer";
 import type { Logger } from "../../src/core/ports";
@@ -279,7 +280,7 @@ function checksAlone(size: number) {
     const image = new Uint8Array(fs.readFileSync(served.file));
     const flashPath = path.join(served.dir, "checks.flash");
     FlashFile.create(flashPath, { size: 256 * MiB, factoryImage: image }).close();
-    const interval = DEFAULT_CONFIG.journalIntervalBytes;
+    const interval = journalInterval(DEFAULT_CONFIG, 4096, size);
     const best: ChecksAlone = {
       size,
       baseline: Infinity,
