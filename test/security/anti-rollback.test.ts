@@ -5,17 +5,13 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import type { Offer } from "../../src/core/offer";
-import type { DeviceEvent } from "../../hosts/node/device";
 import type { AppImageOptions } from "../../tools/image/build";
 import { ScriptedCloud } from "../support/scripted-cloud";
-import { SimBench, boots } from "../support/sim";
+import { SimBench, boots, finalReport, offerOf } from "../support/sim";
 
 let bench: SimBench;
 before(async () => (bench = await SimBench.start()));
 after(() => bench.close());
-
-const finalReport = (e: DeviceEvent) =>
-  e.event === "report" && ["succeeded", "failed", "rejected"].includes(e.status);
 
 /** From a fresh board running `factory`, offers `next`; returns the cloud and the events. */
 async function offer(
@@ -32,16 +28,7 @@ async function offer(
     ...next,
   });
   const cloud = new ScriptedCloud();
-  cloud.offer = {
-    backend: "scripted",
-    id: `job-${next.version}`,
-    version: next.version,
-    size: image.size,
-    source: { kind: "http", url: image.url },
-    hashes: { md5: image.md5 },
-    context: {},
-    ...extra,
-  };
+  cloud.offer = offerOf(image, next.version, extra);
   const requests = bench.server.requests.length;
   const events = await bench.run({
     factory: running,

@@ -4,34 +4,24 @@
 // store would write them.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "node:fs";
 import { imageIdentity } from "../../src/core/journal";
 import type { Offer } from "../../src/core/offer";
 import { CheckedRecord } from "../../src/core/record";
-import type { DeviceEvent } from "../../hosts/node/device";
 import { FlashFile } from "../../hosts/node/flash";
 import { findPartition, readPartitionTable } from "../../hosts/node/partitions";
 import { FlashKeyValueStore } from "../../hosts/node/store";
 import { ScriptedCloud } from "../support/scripted-cloud";
-import { SimBench, boots, offerOf } from "../support/sim";
+import { SimBench, boots, finalReport, offerOf } from "../support/sim";
 
 let bench: SimBench;
 before(async () => (bench = await SimBench.start()));
 after(() => bench.close());
 
 const silent = { log: () => {} };
-const finalReport = (e: DeviceEvent) =>
-  e.event === "report" && ["succeeded", "failed", "rejected"].includes(e.status);
 
 /** A provisioned 1.0.0 board whose ota_1 holds `slotBytes` and whose journal says `journal`. */
 async function forgedBoard(slotBytes: Uint8Array | undefined, journal: unknown): Promise<void> {
-  fs.rmSync(bench.flashPath, { force: true });
-  const factory = bench.image("factory.bin", { version: "1.0.0", size: 60_000 });
-  await bench.run({
-    factory,
-    backend: () => new ScriptedCloud().backend(),
-    until: (e) => e.event === "boot",
-  });
+  await bench.provision(bench.image("factory.bin", { version: "1.0.0", size: 60_000 }));
   const flash = FlashFile.open(bench.flashPath);
   try {
     if (slotBytes) {

@@ -12,7 +12,7 @@ import {
   signDetached,
 } from "../../tools/sign/index";
 import { ScriptedCloud } from "../support/scripted-cloud";
-import { SimBench, boots, offerOf } from "../support/sim";
+import { SimBench, boots, finalReport, offerOf } from "../support/sim";
 
 let bench: SimBench;
 before(async () => (bench = await SimBench.start()));
@@ -21,9 +21,6 @@ after(() => bench.close());
 const vendor = generateSigningKey();
 const vendorKey = loadSigningKey(vendor.privateKeyPem);
 const stranger = generateSigningKey();
-
-const finalReport = (e: DeviceEvent) =>
-  e.event === "report" && ["succeeded", "failed", "rejected"].includes(e.status);
 
 /** Runs one update from a fresh 1.0.0 board with the vendor key built in; returns its events. */
 async function update(

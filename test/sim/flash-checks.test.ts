@@ -9,15 +9,13 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createHash } from "node:crypto";
 import { verifyAppImage } from "../../hosts/node/bootloader";
-import type { DeviceEvent } from "../../hosts/node/device";
 import { nodeDigests, useHashWorker } from "../../hosts/node/digests";
 import { FlashFile, SECTOR_SIZE } from "../../hosts/node/flash";
 import { findPartition, readPartitionTable } from "../../hosts/node/partitions";
-import type { Offer } from "../../src/core/offer";
 import { buildAppImage } from "../../tools/image/build";
 import { espIdfVerify } from "../support/images";
 import { ScriptedCloud } from "../support/scripted-cloud";
-import { boots, SimBench, type SimImage } from "../support/sim";
+import { boots, finalReport, offerOf, SimBench, type SimImage } from "../support/sim";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-flash-checks-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -155,37 +153,20 @@ describe("an app image verified once, by the slot", () => {
   before(async () => (bench = await SimBench.start()));
   after(() => bench.close());
 
-  const finalReport = (e: DeviceEvent) =>
-    e.event === "report" && ["succeeded", "failed", "rejected"].includes(e.status);
   const image = buildAppImage({ version: "1.1.0", size: 200_000, seed: 3 });
   /** Offsets inside the largest segment's data, where a flipped bit breaks no structure. */
   const body = espIdfVerify(image).segments.reduce((a, b) => (a.length > b.length ? a : b));
 
   /** A board on 1.0.0 offered `served` as 1.1.0, its digest that of the bytes served. */
   async function update(served: SimImage, prepare?: (flash: FlashFile) => void) {
-    fs.rmSync(bench.flashPath, { force: true });
-    const factory = bench.image("factory.bin", { version: "1.0.0", size: 60_000 });
-    await bench.run({
-      factory,
-      backend: () => new ScriptedCloud().backend(),
-      until: (e) => e.event === "boot",
-    });
+    await bench.provision(bench.image("factory.bin", { version: "1.0.0", size: 60_000 }));
     if (prepare) {
       const flash = FlashFile.open(bench.flashPath);
       prepare(flash);
       flash.close();
     }
     const cloud = new ScriptedCloud();
-    const offer: Offer = {
-      backend: "scripted",
-      id: "job-1.1.0",
-      version: "1.1.0",
-      size: served.size,
-      source: { kind: "http", url: served.url },
-      hashes: { md5: served.md5 },
-      context: {},
-    };
-    cloud.offer = offer;
+    cloud.offer = offerOf(served, "1.1.0");
     const events = await bench.run({ backend: () => cloud.backend(), until: finalReport });
     return { events, last: cloud.reports[cloud.reports.length - 1] };
   }

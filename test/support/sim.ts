@@ -9,6 +9,12 @@ import type { Offer } from "../../src/core/offer";
 import { runDevice, type DeviceEvent, type TlsMaterial } from "../../hosts/node/device";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
+import { ScriptedCloud } from "./scripted-cloud";
+
+/** A report that ends an update for the cloud: succeeded, failed or rejected. */
+export function finalReport(event: DeviceEvent): boolean {
+  return event.event === "report" && ["succeeded", "failed", "rejected"].includes(event.status);
+}
 
 /** What a cloud reduced to its contract (ScriptedCloud) offers for `image`. */
 export function offerOf(image: SimImage, version: string, extra: Partial<Offer> = {}): Offer {
@@ -106,6 +112,16 @@ export class SimBench {
     });
     clearTimeout(timer);
     return events;
+  }
+
+  /** A fresh flash file with `factory` in ota_0, booted once with nothing offered. */
+  async provision(factory: SimImage): Promise<void> {
+    fs.rmSync(this.flashPath, { force: true });
+    await this.run({
+      factory,
+      backend: () => new ScriptedCloud().backend(),
+      until: (event) => event.event === "boot",
+    });
   }
 
   async close(): Promise<void> {
