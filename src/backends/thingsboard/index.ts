@@ -5,22 +5,27 @@
 
 import type { Backend, BackendListener } from "../../core/backend";
 import { otaError } from "../../core/errors";
-import type { FailureCode, OtaError } from "../../core/errors";
+import type { OtaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
-import type {
-  Clock,
-  HashAlgorithm,
-  Logger,
-  MqttClient,
-  MqttMessage,
-  TimerHandle,
-} from "../../core/ports";
+import type { Clock, Logger, MqttClient, MqttMessage, TimerHandle } from "../../core/ports";
 import type { ByteSource, ByteStream } from "../../core/source";
 import { utf8Decode } from "../../core/util/bytes";
-import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
-import { nameProblem, readHex, readSize, sizeProblem, urlProblem } from "../offer-fields";
+import { MAX_REPORT_TEXT, cleanText } from "../../core/util/text";
+import { nameProblem } from "../offer-fields";
+import { ChunkStream } from "./chunk-stream";
+import {
+  BACKEND_NAME,
+  MAX_NAME_LENGTH,
+  buildOffer,
+  malformed,
+  prefixOf,
+  text,
+  type Attributes,
+  type PackageKind,
+  type Refusal,
+} from "./package";
 
-export type PackageKind = "firmware" | "software";
+export { MAX_NAME_LENGTH, type PackageKind } from "./package";
 
 export interface ThingsBoardConfig {
   /** The device's access token, sent as the MQTT user name. */
@@ -52,10 +57,6 @@ export interface ThingsBoardDeps {
 /** Netty's default maximum MQTT payload on the server (NETTY_MAX_PAYLOAD_SIZE). */
 export const MAX_CHUNK_SIZE = 65536;
 
-/** Longest title, version and tag: what ThingsBoard's @Length allows an OTA package's. */
-export const MAX_NAME_LENGTH = 255;
-
-const BACKEND_NAME = "thingsboard";
 const ATTRIBUTES = "v1/devices/me/attributes";
 const ATTRIBUTES_RESPONSE = "v1/devices/me/attributes/response/";
 const ATTRIBUTES_REQUEST = "v1/devices/me/attributes/request/";
@@ -63,31 +64,6 @@ const TELEMETRY = "v1/devices/me/telemetry";
 // The server answers errors of both package types on the firmware error topic.
 const ERROR_TOPIC = "v2/fw/error";
 const SHARED_KEYS = ["title", "version", "size", "checksum", "checksum_algorithm", "url", "tag"];
-
-/** ThingsBoard's ChecksumAlgorithm names onto the core's; SHA256 when the attribute is absent. */
-const ALGORITHMS: Record<string, HashAlgorithm> = {
-  MD5: "md5",
-  SHA256: "sha256",
-  SHA384: "sha384",
-  SHA512: "sha512",
-  CRC32: "crc32",
-  MURMUR3_32: "murmur3_32",
-  MURMUR3_128: "murmur3_128",
-};
-
-/**
- * Hex digits of each algorithm's checksum: the digest's, except that CRC32 and MURMUR3_32 may lose
- * their leading zeros (Long.toHexString, see core/hash).
- */
-const CHECKSUM_DIGITS: Record<HashAlgorithm, [number, number]> = {
-  md5: [32, 32],
-  sha256: [64, 64],
-  sha384: [96, 96],
-  sha512: [128, 128],
-  crc32: [1, 8],
-  murmur3_32: [1, 8],
-  murmur3_128: [32, 32],
-};
 
 /** fw_state / sw_state values the device sends (OtaPackageUpdateStatus). */
 const STATES: Partial<Record<Report["status"], string>> = {
@@ -97,8 +73,6 @@ const STATES: Partial<Record<Report["status"], string>> = {
   updating: "UPDATING",
 };
 
-type Attributes = Record<string, unknown>;
-
 export function mqttIdentity(config: ThingsBoardConfig): {
   clientId: string;
   username: string;
@@ -107,27 +81,6 @@ export function mqttIdentity(config: ThingsBoardConfig): {
     clientId: config.clientId || "otaflow-" + config.accessToken,
     username: config.accessToken,
   };
-}
-
-function prefixOf(kind: unknown): string {
-  return kind === "software" ? "sw" : "fw";
-}
-
-function text(value: unknown): string | undefined {
-  if (typeof value === "string") return value.length > 0 ? value : undefined;
-  if (typeof value === "number" && isFinite(value)) return String(value);
-  return undefined;
-}
-
-/** An attribute that may arrive as a JSON number (a version typed as 1.1) as the string it means. */
-function asText(value: unknown): unknown {
-  return typeof value === "number" && isFinite(value) ? String(value) : value;
-}
-
-/** Why the device cannot take an assignment: FAILED with this fw_error. */
-interface Refusal {
-  code: FailureCode;
-  message: string;
 }
 
 /** fw_error for a message: cleaned and bounded, with the failure code after it. */
@@ -181,227 +134,6 @@ function errorFromServer(payload: string, chunkSize: number, kind: PackageKind):
     "chunk-error",
     "ThingsBoard reported an error for the chunk transfer: " + payload,
   );
-}
-
-interface Waiter {
-  resolve(value: Uint8Array | null): void;
-  reject(error: OtaError): void;
-}
-
-interface ChunkRequest {
-  timer: TimerHandle;
-  tries: number;
-}
-
-interface StreamOptions {
-  mqtt: MqttClient;
-  clock: Clock;
-  logger: Logger;
-  kind: PackageKind;
-  requestId: number;
-  offer: Offer;
-  offset: number;
-  chunkSize: number;
-  window: number;
-  timeoutMs: number;
-  retries: number;
-  onEnd(stream: ChunkStream): void;
-}
-
-/**
- * One pass over a package in chunks, from `offset`. Up to `window` chunks are requested or held
- * at once (so memory stays within window x chunkSize), and they are handed out in index order
- * whatever order they arrive in; a duplicate or a chunk nobody asked for is dropped. A chunk not
- * answered within the timeout is asked for again, up to `retries` times.
- */
-class ChunkStream implements ByteStream {
-  readonly offset: number;
-  readonly offerId: string;
-  readonly requestId: string;
-  private next: number;
-  private skip: number;
-  private requestNext: number;
-  /** Index of the chunk expected to end the transfer: short, or empty at an exact multiple. */
-  private last: number;
-  private ended = false;
-  private pending: Record<number, ChunkRequest> = {};
-  private held: Record<number, Uint8Array> = {};
-  private failure: OtaError | undefined;
-  private finished = false;
-  private fillTimer: TimerHandle | undefined;
-  private waiter: Waiter | undefined;
-  private readonly requestTopic: string;
-
-  constructor(private readonly o: StreamOptions) {
-    this.offset = o.offset;
-    this.offerId = o.offer.id;
-    this.requestId = String(o.requestId);
-    this.next = Math.floor(o.offset / o.chunkSize);
-    this.skip = o.offset - this.next * o.chunkSize;
-    this.requestNext = this.next;
-    this.last = Math.floor(o.offer.size / o.chunkSize);
-    this.requestTopic = "v2/" + prefixOf(o.kind) + "/request/" + o.requestId + "/chunk/";
-    this.fill();
-  }
-
-  read(): Promise<Uint8Array | null> {
-    if (this.failure) return Promise.reject(this.failure);
-    const data = this.take();
-    if (data !== undefined || this.finished)
-      return Promise.resolve(data === undefined ? null : data);
-    return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
-  }
-
-  close(): void {
-    this.finish();
-    this.wake();
-  }
-
-  /** A response on v2/<kind>/response/<requestId>/chunk/<index>. */
-  receive(index: number, data: Uint8Array): void {
-    const request = this.pending[index];
-    if (this.finished || !request) return;
-    this.o.clock.clearTimeout(request.timer);
-    delete this.pending[index];
-    if (data.length < this.o.chunkSize) {
-      this.ended = true;
-      this.last = index;
-      // Requests past the end only ever get empty chunks.
-      for (const key of Object.keys(this.pending)) {
-        if (+key > index) this.drop(+key);
-      }
-    } else if (index >= this.last && !this.ended) {
-      // fw_size was short of the package: only the empty chunk tells the end now.
-      this.last = Infinity;
-    }
-    this.held[index] = data;
-    this.wake();
-  }
-
-  fail(error: OtaError): void {
-    if (this.finished) return;
-    this.failure = error;
-    this.finish();
-    this.wake();
-  }
-
-  private take(): Uint8Array | null | undefined {
-    for (;;) {
-      if (this.ended && this.next > this.last) {
-        this.finish();
-        return null;
-      }
-      const data = this.held[this.next];
-      if (data === undefined) return undefined;
-      delete this.held[this.next];
-      this.next++;
-      this.fill();
-      const skip = this.skip;
-      this.skip = 0;
-      if (data.length > skip) return skip > 0 ? data.subarray(skip) : data;
-    }
-  }
-
-  private wake(): void {
-    const waiter = this.waiter;
-    if (!waiter) return;
-    if (this.failure) {
-      this.waiter = undefined;
-      waiter.reject(this.failure);
-      return;
-    }
-    const data = this.take();
-    if (data === undefined && !this.finished) return;
-    this.waiter = undefined;
-    waiter.resolve(data === undefined ? null : data);
-  }
-
-  /**
-   * Requests the free part of the window as one batch, never while a request is pending. With
-   * Nagle's algorithm on the device's socket (lwIP's default, and Node's), a request written while
-   * an earlier one is unacknowledged waits for that acknowledgement, which the server sends with
-   * its response: requests trickled out one per consumed chunk would go out a round trip late, and
-   * a window of 8 would do the work of 4. A batch leaves in one segment once the previous one was
-   * answered. When the reader has drained every chunk the whole window goes out at once; while it
-   * still holds some, the batch waits a turn of the event loop for a fast reader to catch up, and
-   * then goes out if half the window (or the rest of the package) is free.
-   */
-  private fill(): void {
-    if (this.finished || Object.keys(this.pending).length > 0) return;
-    if (Object.keys(this.held).length === 0) {
-      this.requestFree(1);
-    } else if (this.fillTimer === undefined) {
-      this.fillTimer = this.o.clock.setTimeout(() => {
-        this.fillTimer = undefined;
-        if (!this.finished && Object.keys(this.pending).length === 0) {
-          this.requestFree(
-            Math.min(Math.ceil(this.o.window / 2), this.last - this.requestNext + 1),
-          );
-        }
-      }, 0);
-    }
-  }
-
-  private requestFree(atLeast: number): void {
-    const end = Math.min(this.last, this.next + this.o.window - 1);
-    if (end - this.requestNext + 1 < Math.max(1, atLeast)) return;
-    while (this.requestNext <= end) this.request(this.requestNext++, 0);
-  }
-
-  private request(index: number, tries: number): void {
-    const timer = this.o.clock.setTimeout(() => this.timedOut(index), this.o.timeoutMs);
-    this.pending[index] = { timer, tries };
-    // QoS 0: the timer is the retry; a refused request (PAYLOAD_TOO_LARGE) is never acknowledged.
-    this.o.mqtt.publish(this.requestTopic + index, String(this.o.chunkSize), 0).catch((error) => {
-      this.o.logger.log("debug", "chunk request not sent", { index, error: String(error) });
-    });
-  }
-
-  private timedOut(index: number): void {
-    const request = this.pending[index];
-    if (this.finished || !request) return;
-    if (request.tries >= this.o.retries) {
-      this.fail(
-        otaError(
-          "timeout",
-          "chunk " +
-            index +
-            " of " +
-            this.o.offer.id +
-            ": no answer to " +
-            (request.tries + 1) +
-            " requests of " +
-            this.o.timeoutMs +
-            " ms each",
-          true,
-        ),
-      );
-      return;
-    }
-    this.o.logger.log("debug", "chunk request timed out, asking again", {
-      index,
-      tries: request.tries + 1,
-    });
-    this.request(index, request.tries + 1);
-  }
-
-  private drop(index: number): void {
-    const request = this.pending[index];
-    if (!request) return;
-    this.o.clock.clearTimeout(request.timer);
-    delete this.pending[index];
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.fillTimer !== undefined) this.o.clock.clearTimeout(this.fillTimer);
-    for (const key of Object.keys(this.pending)) this.drop(+key);
-    this.held = {};
-    this.o.onEnd(this);
-  }
 }
 
 export function createThingsBoardBackend(
@@ -498,74 +230,6 @@ export function createThingsBoardBackend(
     });
   }
 
-  function malformed(message: string): Refusal {
-    return { code: "offer-malformed", message };
-  }
-
-  /** The package the attributes describe, or why it cannot be offered. */
-  function buildOffer(attributes: Attributes, title: string, version: string): Offer | Refusal {
-    const sizeValue = attributes[key("size")];
-    if (sizeValue === undefined)
-      return malformed(
-        "The " +
-          kind +
-          " package has no " +
-          key("size") +
-          ": the device needs its size before it erases a slot",
-      );
-    const size = readSize(sizeValue, true);
-    if (size === undefined) return malformed(sizeProblem(key("size"), sizeValue));
-    const algorithmName = text(attributes[key("checksum_algorithm")]) || "SHA256";
-    const algorithm = ALGORITHMS[algorithmName.toUpperCase()];
-    if (!algorithm)
-      return {
-        code: "offer-unsupported",
-        message: "Received checksum algorithm (" + algorithmName + ") is not supported",
-      };
-    const hashes: Offer["hashes"] = {};
-    const checksum = attributes[key("checksum")];
-    if (checksum !== undefined) {
-      const digits = CHECKSUM_DIGITS[algorithm];
-      const hex = readHex(asText(checksum), digits[0], digits[1]);
-      if (hex === undefined)
-        return malformed(
-          key("checksum") +
-            " must be " +
-            (digits[0] === digits[1] ? digits[0] : digits[0] + "-" + digits[1]) +
-            " hex digits of " +
-            algorithmName +
-            ", got " +
-            quoted(checksum),
-        );
-      hashes[algorithm] = hex;
-    }
-    const url = attributes[key("url")];
-    if (url !== undefined) {
-      const problem = urlProblem(url);
-      if (problem !== undefined) return malformed(key("url") + " " + problem);
-    }
-    const context: Offer["context"] = { kind };
-    const tag = asText(attributes[key("tag")]);
-    if (tag !== undefined) {
-      const problem = nameProblem(tag, MAX_NAME_LENGTH);
-      if (problem !== undefined) return malformed(key("tag") + " " + problem);
-      context.tag = tag as string;
-    }
-    return {
-      backend: BACKEND_NAME,
-      id: title + "@" + version,
-      version,
-      size,
-      title,
-      source:
-        url !== undefined
-          ? { kind: "http", url: url as string }
-          : { kind: "mqtt-chunks", packageType: kind },
-      hashes,
-      context,
-    };
-  }
-
   /** Acts on the attributes: offer, cancel, or refuse. `again` re-presents an unchanged offer. */
   function evaluate(attributes: Attributes, again: boolean): void {
     const title = text(attributes[key("title")]);
@@ -598,7 +262,7 @@ export function createThingsBoardBackend(
       });
       return;
     }
-    const offer = buildOffer(attributes, title, version);
+    const offer = buildOffer(attributes, title, version, kind);
     if ("code" in offer) {
       refuse(id, offer);
       return;
