@@ -9,202 +9,40 @@
 // report sets IN_PROGRESS; SUCCEEDED is sent only for the agent's "succeeded", which the new image
 // sends after it confirmed itself; "failed" is FAILED with statusDetails.reason.
 
-import type { Backend, BackendListener } from "../../core/backend";
+import type { BackendListener } from "../../core/backend";
 import { otaError } from "../../core/errors";
-import type { OtaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
-import type { Clock, Logger, MqttClient, MqttMessage } from "../../core/ports";
+import type { MqttMessage } from "../../core/ports";
 import { utf8Decode } from "../../core/util/bytes";
-import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
+import { quoted } from "../../core/util/text";
 import { MAX_VERSION_LENGTH, nameProblem } from "../offer-fields";
+import type { AwsBackend, AwsConfig, AwsDeps, AwsJob, AwsJobResult } from "./api";
+import { cleanDetails, reportDetails } from "./details";
+import { isTerminal, readExecution, type Execution, type JobState } from "./execution";
 import { parseJobDocument } from "./job-document";
+import { JobsRequests } from "./requests";
+import { judgeReply } from "./update-reply";
 import { JOB_ID, THING_NAME, jobsTopic, parseJobsTopic } from "./topics";
 
+export { MAX_DETAIL_LENGTH, detailValue, reportDetails } from "./details";
 export { parseJobDocument } from "./job-document";
-
-/** A job whose document is not a firmware update, handed to the application. */
-export interface AwsJob {
-  jobId: string;
-  /** The job document as the service delivered it. */
-  document: unknown;
-  /** "QUEUED", or "IN_PROGRESS" when the job was started before (e.g. before a reboot). */
-  status: string;
-  statusDetails: Record<string, string>;
-  /** Reports IN_PROGRESS with these details; resolves once the service accepted it. */
-  progress(statusDetails: Record<string, string>): Promise<void>;
-}
-
-export type AwsJobStatus = "succeeded" | "failed" | "rejected";
-
-/**
- * What became of a custom job. "in-progress" leaves the execution IN_PROGRESS (the job continues,
- * e.g. after a reboot, and is handed to onJob again).
- */
-export type AwsJobResult =
-  AwsJobStatus | { status: AwsJobStatus | "in-progress"; statusDetails?: Record<string, string> };
-
-export interface AwsConfig {
-  /** The thing's name in AWS IoT: 1-128 of [a-zA-Z0-9:_-]. */
-  thingName: string;
-  /** Prepended to the thing name to make the MQTT client id (AWS policies often want it equal). */
-  clientIdPrefix?: string;
-  /**
-   * Jobs whose document is not a firmware update (Zerynth's job_cbk). Without it such a job is
-   * REJECTED, since it would otherwise hide every job queued after it.
-   */
-  onJob?: (job: AwsJob) => Promise<AwsJobResult>;
-  /**
-   * Sent as stepTimeoutInMinutes (1-10080) with every IN_PROGRESS update: the service times the
-   * execution out if the device falls silent for that long. It is refreshed during a download.
-   */
-  stepTimeoutMinutes?: number;
-  /** Least time between two progress updates on the wire (default 10000 ms). */
-  progressIntervalMs?: number;
-  /** How often a download's IN_PROGRESS is repeated to keep the step timer alive (default half of it). */
-  stepRefreshMs?: number;
-  /** Wait for a reply before a request is sent again (default 10000 ms). */
-  responseTimeoutMs?: number;
-  /** Sends of a request, while connected, before it fails (default 3). */
-  maxAttempts?: number;
-}
-
-export interface AwsDeps {
-  mqtt: MqttClient;
-  clock: Clock;
-  logger: Logger;
-}
-
-/** The AWS backend, with the extra call handleFotaJobs uses. */
-export interface AwsBackend extends Backend {
-  /** Asks the service for the next pending job ($next/get); resolves when the reply was handled. */
-  checkNow(): Promise<void>;
-  /** DescribeJobExecution with the job document: the offer with a freshly presigned URL. */
-  refresh(offer: Offer): Promise<Offer | undefined>;
-}
+export type { AwsBackend, AwsConfig, AwsDeps, AwsJob, AwsJobResult, AwsJobStatus } from "./api";
 
 export function mqttIdentity(config: AwsConfig): { clientId: string } {
   return { clientId: (config.clientIdPrefix || "") + config.thingName };
-}
-
-/**
- * Longest statusDetails value sent. The service takes 1024 characters (JobExecutionState); values
- * are kept shorter, as one console line, since a reason may quote what the cloud or a server sent.
- */
-export const MAX_DETAIL_LENGTH = MAX_REPORT_TEXT;
-/** statusDetails pairs sent at most: the documented safe maximum. */
-const MAX_DETAILS = 10;
-const TERMINAL = ["SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED"];
-
-function isTerminal(status: unknown): boolean {
-  return TERMINAL.indexOf(status as string) >= 0;
-}
-
-/** A statusDetails value the service accepts (no \p{C}, short), or "" to leave out. */
-export function detailValue(value: string): string {
-  return cleanText(value, MAX_DETAIL_LENGTH);
-}
-
-function cleanDetails(details: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  let count = 0;
-  for (const key in details) {
-    const value = detailValue(String(details[key]));
-    if (value === "" || !/^[a-zA-Z0-9:_-]{1,128}$/.test(key) || count === MAX_DETAILS) continue;
-    out[key] = value;
-    count++;
-  }
-  return out;
-}
-
-function sameDetails(a: unknown, b: Record<string, string>): boolean {
-  if (typeof a !== "object" || a === null) return Object.keys(b).length === 0;
-  const other = a as Record<string, unknown>;
-  const keys = Object.keys(b);
-  if (Object.keys(other).length !== keys.length) return false;
-  for (let i = 0; i < keys.length; i++) if (other[keys[i]] !== b[keys[i]]) return false;
-  return true;
-}
-
-interface Reply {
-  accepted: boolean;
-  payload: Record<string, unknown>;
-}
-
-interface Pending {
-  token: string;
-  topic: string;
-  body: Record<string, unknown>;
-  /** Sends since the last (re)connection. */
-  attempts: number;
-  timer: unknown;
-  resolve(reply: Reply): void;
-  reject(error: OtaError): void;
-}
-
-/** What this boot knows of one job execution. */
-interface JobState {
-  jobId: string;
-  status: string;
-  /** versionNumber as last seen, for expectedVersion. */
-  version?: number;
-  /** Handed to the listener or to onJob in this boot. */
-  taken: boolean;
-  /** The agent reported on it in this boot (it holds the offer from before a reboot). */
-  reported?: boolean;
-  /** Not a firmware update: handed to onJob, once. */
-  custom?: boolean;
-  /** A terminal update is in flight or done: notify-next moving on is expected. */
-  finishing: boolean;
-  /** The service withdrew it (cancel, timeout, removal), with the reason. */
-  cancelled?: string;
-  lastProgressAt?: number;
-  /** Last IN_PROGRESS details, repeated to refresh the step timer. */
-  details?: Record<string, string>;
-  /** The agent's last report status. */
-  state?: string;
-}
-
-interface Execution {
-  jobId: string;
-  status: string;
-  versionNumber?: number;
-  statusDetails: Record<string, string>;
-  jobDocument?: unknown;
-}
-
-function readExecution(value: unknown): Execution | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const e = value as Record<string, unknown>;
-  if (typeof e.jobId !== "string") return undefined;
-  const details: Record<string, string> = {};
-  const raw = e.statusDetails;
-  if (typeof raw === "object" && raw !== null)
-    for (const key in raw as Record<string, unknown>) {
-      const v = (raw as Record<string, unknown>)[key];
-      if (typeof v === "string") details[key] = v;
-    }
-  return {
-    jobId: e.jobId,
-    status: typeof e.status === "string" ? e.status : "QUEUED",
-    versionNumber: typeof e.versionNumber === "number" ? e.versionNumber : undefined,
-    statusDetails: details,
-    jobDocument: e.jobDocument,
-  };
 }
 
 class AwsJobsBackend implements AwsBackend {
   readonly name = "aws";
   private listener?: BackendListener;
   private stopped = false;
-  private pending: Pending[] = [];
+  private readonly requests: JobsRequests;
   /** Jobs whose reply topics are subscribed, and when each subscription is in place. */
   private subscribed: string[] = [];
   private subscribing: Promise<void>[] = [];
   private jobs: JobState[] = [];
   /** The job that is next for this thing, as far as this boot knows. */
   private current?: JobState;
-  private tokenPrefix: string;
-  private counter = 0;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private refreshTimer: unknown;
@@ -226,7 +64,13 @@ class AwsJobsBackend implements AwsBackend {
       !(minutes >= 1 && minutes <= 10080 && minutes === Math.floor(minutes))
     )
       throw otaError("internal", "stepTimeoutMinutes must be a whole number from 1 to 10080");
-    this.tokenPrefix = Math.floor(deps.clock.random() * 0x7fffffff).toString(36) + "-";
+    this.requests = new JobsRequests({
+      mqtt: deps.mqtt,
+      clock: deps.clock,
+      logger: deps.logger,
+      responseTimeoutMs: config.responseTimeoutMs,
+      maxAttempts: config.maxAttempts,
+    });
   }
 
   private log(
@@ -242,8 +86,7 @@ class AwsJobsBackend implements AwsBackend {
     const mqtt = this.deps.mqtt;
     mqtt.onMessage((message) => this.onMessage(message));
     mqtt.onDisconnect(() => {
-      for (let i = 0; i < this.pending.length; i++)
-        this.deps.clock.clearTimeout(this.pending[i].timer);
+      this.requests.pause();
     });
     mqtt.onConnect(() => {
       if (!this.stopped) this.connecting = this.onConnected();
@@ -266,10 +109,7 @@ class AwsJobsBackend implements AwsBackend {
     }
     if (this.stopped) return;
     // Replies to requests sent before the connection dropped are lost with a clean session.
-    for (let i = 0; i < this.pending.length; i++) {
-      this.pending[i].attempts = 0;
-      this.transmit(this.pending[i]);
-    }
+    this.requests.resend();
     if (this.listener) this.listener.connected();
     this.checkNow().catch((error) =>
       this.log("warn", "$next/get failed", { error: String(error) }),
@@ -319,59 +159,11 @@ class AwsJobsBackend implements AwsBackend {
   private unsubscribeJob(jobId: string): void {
     const at = this.subscribed.indexOf(jobId);
     if (at < 0) return;
-    for (let i = 0; i < this.pending.length; i++)
-      if (parseJobsTopic(this.pending[i].topic)?.jobId === jobId) return;
+    if (this.requests.waitsOn((topic) => parseJobsTopic(topic)?.jobId === jobId)) return;
     this.subscribed.splice(at, 1);
     this.subscribing.splice(at, 1);
     if (this.deps.mqtt.connected)
       this.deps.mqtt.unsubscribe(this.jobFilters(jobId)).catch(() => undefined);
-  }
-
-  // ---- requests and replies ----
-
-  private request(topic: string, body: Record<string, unknown>): Promise<Reply> {
-    if (this.stopped) return Promise.reject(otaError("cancelled", "the AWS backend was stopped"));
-    return new Promise<Reply>((resolve, reject) => {
-      const token = this.tokenPrefix + ++this.counter;
-      const entry: Pending = { token, topic, body, attempts: 0, timer: undefined, resolve, reject };
-      this.pending.push(entry);
-      this.transmit(entry);
-    });
-  }
-
-  private transmit(entry: Pending): void {
-    const mqtt = this.deps.mqtt;
-    const clock = this.deps.clock;
-    clock.clearTimeout(entry.timer);
-    if (!mqtt.connected || this.stopped) return; // sent again on the next connection
-    entry.attempts++;
-    const payload: Record<string, unknown> = {};
-    for (const key in entry.body) payload[key] = entry.body[key];
-    payload.clientToken = entry.token;
-    mqtt.publish(entry.topic, JSON.stringify(payload), 1).catch((error) => {
-      this.log("debug", "publish failed; it is sent again on reconnection", {
-        topic: entry.topic,
-        error: String(error),
-      });
-    });
-    entry.timer = clock.setTimeout(() => {
-      if (this.pending.indexOf(entry) < 0) return;
-      if (entry.attempts < (this.config.maxAttempts || 3)) return this.transmit(entry);
-      this.settle(entry);
-      entry.reject(
-        otaError(
-          "timeout",
-          "no reply from AWS IoT Jobs to " + entry.topic + " after " + entry.attempts + " attempts",
-          true,
-        ),
-      );
-    }, this.config.responseTimeoutMs || 10000);
-  }
-
-  private settle(entry: Pending): void {
-    this.deps.clock.clearTimeout(entry.timer);
-    const at = this.pending.indexOf(entry);
-    if (at >= 0) this.pending.splice(at, 1);
   }
 
   private onMessage(message: MqttMessage): void {
@@ -401,14 +193,7 @@ class AwsJobsBackend implements AwsBackend {
       return;
     }
     if (!topic.reply) return;
-    for (let i = 0; i < this.pending.length; i++) {
-      const entry = this.pending[i];
-      if (entry.token === payload.clientToken && message.topic.indexOf(entry.topic + "/") === 0) {
-        this.settle(entry);
-        entry.resolve({ accepted: topic.reply === "accepted", payload });
-        return;
-      }
-    }
+    if (this.requests.reply(message.topic, topic.reply === "accepted", payload)) return;
     this.log("debug", "ignored a reply to no request of ours", { topic: message.topic });
   }
 
@@ -443,7 +228,7 @@ class AwsJobsBackend implements AwsBackend {
   checkNow(): Promise<void> {
     if (!this.nextCheck) {
       const topic = jobsTopic(this.config.thingName, "describe", "$next");
-      this.nextCheck = this.request(topic, { includeJobDocument: true }).then(
+      this.nextCheck = this.requests.send(topic, { includeJobDocument: true }).then(
         (reply) => {
           this.nextCheck = undefined;
           if (reply.accepted) return this.onNext(reply.payload.execution, "$next/get");
@@ -510,7 +295,7 @@ class AwsJobsBackend implements AwsBackend {
   private async describe(job: JobState): Promise<Execution | undefined> {
     await this.subscribeJob(job.jobId);
     const topic = jobsTopic(this.config.thingName, "describe", job.jobId);
-    const reply = await this.request(topic, { includeJobDocument: true });
+    const reply = await this.requests.send(topic, { includeJobDocument: true });
     const execution = reply.accepted ? readExecution(reply.payload.execution) : undefined;
     if (!execution || isTerminal(execution.status)) {
       const why = execution ? execution.status : String(reply.payload.code);
@@ -675,66 +460,36 @@ class AwsJobsBackend implements AwsBackend {
       if (job.version !== undefined) body.expectedVersion = job.version;
       if (status === "IN_PROGRESS" && this.config.stepTimeoutMinutes)
         body.stepTimeoutInMinutes = this.config.stepTimeoutMinutes;
-      const reply = await this.request(topic, body);
-      const state = readState(reply.payload.executionState);
-      if (reply.accepted) {
-        this.accepted(job, status, details, state);
+      const reply = await this.requests.send(topic, body);
+      const verdict = judgeReply(job, status, details, reply.accepted, reply.payload);
+      if (verdict.kind === "accepted") {
+        this.accepted(job, status, details, verdict.state);
         return;
       }
-      const code = String(reply.payload.code);
-      const message = String(reply.payload.message || "");
-      // The earlier send of this very update went through and only its reply was lost.
-      if (state && state.status === status && sameDetails(state.statusDetails, details)) {
-        this.accepted(job, status, details, state);
-        return;
-      }
-      if (code === "VersionMismatch" && state && !isTerminal(state.status)) {
-        this.log(
-          "info",
-          "job " + job.jobId + ": version " + job.version + " is stale, now " + state.versionNumber,
-        );
-        job.version = state.versionNumber;
-        job.status = state.status;
+      if (verdict.kind === "again") {
+        status = verdict.status;
         continue;
       }
-      if (
-        (code === "InvalidStateTransition" || code === "VersionMismatch") &&
-        state &&
-        state.status === "IN_PROGRESS" &&
-        status === "REJECTED"
-      ) {
-        // REJECTED is refused once an execution has started: the refusal becomes FAILED.
-        job.version = state.versionNumber;
-        job.status = state.status;
-        status = "FAILED";
+      if (verdict.kind === "wait") {
+        await this.delay(1000 * (round + 1));
         continue;
       }
-      if (
-        code === "InvalidStateTransition" ||
-        code === "TerminalStateReached" ||
-        code === "VersionMismatch" ||
-        code === "ResourceNotFound"
-      ) {
-        const why = state ? "it is " + state.status : code;
-        this.withdraw(job, "the service refused " + status + ": " + why);
+      if (verdict.kind === "withdrawn") {
+        this.withdraw(job, "the service refused " + status + ": " + verdict.why);
         throw otaError(
           "cancelled",
           "job " +
             job.jobId +
             " was cancelled or finished elsewhere: " +
-            why +
+            verdict.why +
             " (" +
-            message +
+            verdict.message +
             ")",
         );
       }
-      if (code === "RequestThrottled" || code === "InternalError") {
-        await this.delay(1000 * (round + 1));
-        continue;
-      }
       throw otaError(
         "internal",
-        "AWS IoT Jobs rejected " + status + " for job " + job.jobId + ": " + code + ": " + message,
+        "AWS IoT Jobs rejected " + status + " for job " + job.jobId + ": " + verdict.message,
       );
     }
     throw otaError(
@@ -857,50 +612,12 @@ class AwsJobsBackend implements AwsBackend {
     if (this.stopped) return;
     this.stopped = true;
     this.stopRefresh();
-    const pending = this.pending;
-    this.pending = [];
-    for (let i = 0; i < pending.length; i++) {
-      this.deps.clock.clearTimeout(pending[i].timer);
-      pending[i].reject(otaError("cancelled", "the AWS backend was stopped"));
-    }
+    this.requests.stop();
     if (this.deps.mqtt.connected) {
       const filters = this.allFilters();
       await this.deps.mqtt.unsubscribe(filters).catch(() => undefined);
     }
   }
-}
-
-function readState(
-  value: unknown,
-): { status: string; statusDetails?: unknown; versionNumber?: number } | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const s = value as Record<string, unknown>;
-  if (typeof s.status !== "string") return undefined;
-  return {
-    status: s.status,
-    statusDetails: s.statusDetails,
-    versionNumber: typeof s.versionNumber === "number" ? s.versionNumber : undefined,
-  };
-}
-
-/**
- * statusDetails for a report: what the console shows, and what the next image needs after the
- * reboot (AWS OTA's self_test and updatedBy).
- */
-export function reportDetails(report: Report): Record<string, string> {
-  const offer = report.offer;
-  const details: Record<string, string> = { state: report.status };
-  if (offer.version) details.version = offer.version;
-  const previous = report.previousVersion || offer.context.updatedBy;
-  if (previous) details.updatedBy = String(previous);
-  if (report.progress) details.progress = report.progress.bytes + "/" + report.progress.total;
-  if (report.status === "updating") details.self_test = "ready";
-  if (report.status === "testing") details.self_test = "active";
-  if (report.failure) details.reason = report.failure.code + ": " + report.failure.message;
-  else if (report.status === "succeeded") details.reason = "accepted " + (offer.version || "");
-  else if (report.status === "current")
-    details.reason = "already running " + (offer.version || "this version");
-  return cleanDetails(details);
 }
 
 export function createAwsBackend(config: AwsConfig, deps: AwsDeps): AwsBackend {
