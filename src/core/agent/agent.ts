@@ -13,52 +13,15 @@ import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } f
 import { CheckedRecord } from "../record";
 import { trustedKeys, type TrustedKey } from "../signature/check";
 import type { ByteSource } from "../source";
-import { transfer, type TransferConfig } from "../transfer";
+import { transfer } from "../transfer";
 import { toHex } from "../util/bytes";
+import { DEFAULT_CONFIG, type AgentConfig } from "./config";
 import { StateMachine, type AgentEvent, type AgentState } from "./machine";
+import type { AgentNotice } from "./notice";
+import { deadline, progressThrottle } from "./timing";
 
-export interface AgentConfig extends TransferConfig {
-  /** How long the new image's self-test may take before it counts as failed. */
-  selfTestTimeoutMs: number;
-  allowDowngrade: boolean;
-  /** Least time between two progress reports to the cloud. */
-  progressIntervalMs: number;
-  /** Least progress, in percent, between two progress reports to the cloud. */
-  progressStepPercent: number;
-  /** ESP-IDF chip id the image must be built for (0 = ESP32); undefined skips the check. */
-  chipId?: number;
-  /** Reboot into the staged image at once; otherwise the application calls reboot() itself. */
-  autoReboot: boolean;
-  httpReadTimeoutMs: number;
-  maxRedirects: number;
-  /** Accept plain http:// image URLs and redirects; off by default (https:// only). */
-  allowPlaintext: boolean;
-  /** Hosts image URLs may name: exact, or "*.example.com" for subdomains; empty: any host. */
-  allowedHosts: string[];
-  /**
-   * Public keys built into the firmware (PEM public key or certificate, or the hex of the 65-byte
-   * point). With any, an image must be signed by one of them (ECDSA P-256 over SHA-256), detached
-   * in the offer or in an appended block, or it is not staged. None: images are not signature-checked.
-   */
-  trustedKeys: string[];
-}
-
-export const DEFAULT_CONFIG: AgentConfig = {
-  journalIntervalBytes: 64 * 1024,
-  maxAttempts: 8,
-  backoff: { baseMs: 1000, maxMs: 60_000 },
-  selfTestTimeoutMs: 60_000,
-  allowDowngrade: false,
-  progressIntervalMs: 1000,
-  progressStepPercent: 5,
-  chipId: undefined,
-  autoReboot: true,
-  httpReadTimeoutMs: 30_000,
-  maxRedirects: 5,
-  allowPlaintext: false,
-  allowedHosts: [],
-  trustedKeys: [],
-};
+export { DEFAULT_CONFIG, type AgentConfig } from "./config";
+export { describeNotice, type AgentNotice } from "./notice";
 
 export interface SelfTestContext {
   running: RunningImage;
@@ -69,57 +32,7 @@ export interface SelfTestContext {
 
 /** The application's check that the new image works; it rejects (or throws) to roll back. */
 export type SelfTest = (context: SelfTestContext) => Promise<void>;
-
-/** What the agent tells its host, for logs, the simulator's JSON lines and user interfaces. */
-export type AgentNotice =
-  | { event: "state"; from: AgentState; to: AgentState; cause: AgentEvent }
-  | { event: "offer"; id: string; version: string; size: number }
-  | { event: "resume"; id: string; offset: number; size: number }
-  | { event: "progress"; id: string; bytes: number; total: number; percent: number }
-  | {
-      event: "report";
-      id: string;
-      status: ReportStatus;
-      failure?: { code: string; message: string };
-      /** Whether the cloud took it; a final report that was not delivered is sent again. */
-      delivered: boolean;
-      error?: string;
-    }
-  | { event: "confirm"; version: string; slot: string }
-  | { event: "rollback"; version: string; reason: string }
-  | { event: "error"; code: string; message: string };
-
-/**
- * Installs a verified package that is not firmware (ThingsBoard software): the agent has written
- * it to ports.slot (a file or partition the application chose) and reports succeeded once this
- * resolves, failed if it rejects. No reboot, no self-test.
- */
 export type Install = (offer: Offer, slot: SlotWriter) => Promise<void>;
-
-/** A line on the console for what the agent does: state changes, progress, confirm, rollback. */
-export function describeNotice(notice: AgentNotice): string {
-  switch (notice.event) {
-    case "state":
-      return `${notice.from} -> ${notice.to} (${notice.cause})`;
-    case "offer":
-      return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
-    case "resume":
-      return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
-    case "progress":
-      return `download ${notice.id}: ${notice.percent}% (${notice.bytes}/${notice.total})`;
-    case "report":
-      return (
-        `report ${notice.status} for ${notice.id}` +
-        (notice.failure ? `: ${notice.failure.message}` : "")
-      );
-    case "confirm":
-      return `version ${notice.version} confirmed in ${notice.slot}`;
-    case "rollback":
-      return `rolling back from ${notice.version}: ${notice.reason}`;
-    case "error":
-      return `error ${notice.code}: ${notice.message}`;
-  }
-}
 
 export interface AgentOptions {
   ports: HostPorts;
@@ -628,39 +541,4 @@ export class Agent {
 
 function failureOf(error: OtaError): { code: string; message: string } {
   return { code: error.code, message: error.message };
-}
-
-/** Rejects with a timeout if `promise` has not settled within `ms`. */
-function deadline<T>(promise: Promise<T>, clock: HostPorts["clock"], ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = clock.setTimeout(
-      () => reject(otaError("timeout", `no verdict within ${ms} ms`)),
-      ms,
-    );
-    promise.then(
-      (value) => (clock.clearTimeout(timer), resolve(value)),
-      (error) => (clock.clearTimeout(timer), reject(error)),
-    );
-  });
-}
-
-/** Decides which progress steps become notices (every percent) and cloud reports (rate-limited). */
-function progressThrottle(start: number, config: AgentConfig) {
-  let lastPercent = -1;
-  let reportedPercent = 0;
-  let reportedAt = start;
-  return (now: number, bytes: number, total: number) => {
-    const percent = Math.floor((bytes * 100) / total);
-    const notice = percent !== lastPercent;
-    lastPercent = percent;
-    const report =
-      percent < 100 &&
-      percent - reportedPercent >= config.progressStepPercent &&
-      now - reportedAt >= config.progressIntervalMs;
-    if (report) {
-      reportedPercent = percent;
-      reportedAt = now;
-    }
-    return { notice, report, percent };
-  };
 }

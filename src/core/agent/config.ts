@@ -1,0 +1,46 @@
+// The agent's settings and their defaults: the transfer's (journal, retries, backoff) and the
+// rest of the update policy.
+import type { TransferConfig } from "../transfer";
+
+export interface AgentConfig extends TransferConfig {
+  /** How long the new image's self-test may take before it counts as failed. */
+  selfTestTimeoutMs: number;
+  allowDowngrade: boolean;
+  /** Least time between two progress reports to the cloud. */
+  progressIntervalMs: number;
+  /** Least progress, in percent, between two progress reports to the cloud. */
+  progressStepPercent: number;
+  /** ESP-IDF chip id the image must be built for (0 = ESP32); undefined skips the check. */
+  chipId?: number;
+  /** Reboot into the staged image at once; otherwise the application calls reboot() itself. */
+  autoReboot: boolean;
+  httpReadTimeoutMs: number;
+  maxRedirects: number;
+  /** Accept plain http:// image URLs and redirects; off by default (https:// only). */
+  allowPlaintext: boolean;
+  /** Hosts image URLs may name: exact, or "*.example.com" for subdomains; empty: any host. */
+  allowedHosts: string[];
+  /**
+   * Public keys built into the firmware (PEM public key or certificate, or the hex of the 65-byte
+   * point). With any, an image must be signed by one of them (ECDSA P-256 over SHA-256), detached
+   * in the offer or in an appended block, or it is not staged. None: images are not signature-checked.
+   */
+  trustedKeys: string[];
+}
+
+export const DEFAULT_CONFIG: AgentConfig = {
+  journalIntervalBytes: 64 * 1024,
+  maxAttempts: 8,
+  backoff: { baseMs: 1000, maxMs: 60_000 },
+  selfTestTimeoutMs: 60_000,
+  allowDowngrade: false,
+  progressIntervalMs: 1000,
+  progressStepPercent: 5,
+  chipId: undefined,
+  autoReboot: true,
+  httpReadTimeoutMs: 30_000,
+  maxRedirects: 5,
+  allowPlaintext: false,
+  allowedHosts: [],
+  trustedKeys: [],
+};
