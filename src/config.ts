@@ -94,6 +94,20 @@ export interface PolicySettings {
   backoff: { baseMs: number; maxMs: number };
   /** Bytes between two journal writes: 4096-16777216, default 65536 (flash wear against bytes fetched again). */
   journalIntervalBytes: number;
+  /**
+   * Least download rate, bytes per second averaged over minRateWindowMs: 0-10000000, default 128
+   * (a slow cellular link still does more). A slower connection is dropped and tried again; 0: no minimum.
+   */
+  minRateBytesPerSecond: number;
+  /** The window the rate is averaged over: 1000-3600000 ms, default 120000. */
+  minRateWindowMs: number;
+  /** Longest time one update's download may take, retries included: 0-604800000 ms, default 6 h; 0: no limit. */
+  downloadBudgetMs: number;
+  /**
+   * Install a ThingsBoard package that has no fw_checksum (the server always sets one, so its
+   * absence is suspect): default false.
+   */
+  allowMissingChecksum: boolean;
   /** How long the new image's self-test may take: 1000-3600000 ms, default 60000. */
   selfTestTimeoutMs: number;
   /** Accept a lower version when the offer is marked as a rollback: default false. */
@@ -160,6 +174,10 @@ export const DEFAULT_POLICY: PolicySettings = {
   maxAttempts: DEFAULT_CONFIG.maxAttempts,
   backoff: { baseMs: DEFAULT_CONFIG.backoff.baseMs, maxMs: DEFAULT_CONFIG.backoff.maxMs },
   journalIntervalBytes: DEFAULT_CONFIG.journalIntervalBytes,
+  minRateBytesPerSecond: DEFAULT_CONFIG.minRateBytesPerSecond,
+  minRateWindowMs: DEFAULT_CONFIG.minRateWindowMs,
+  downloadBudgetMs: DEFAULT_CONFIG.downloadBudgetMs,
+  allowMissingChecksum: false,
   selfTestTimeoutMs: DEFAULT_CONFIG.selfTestTimeoutMs,
   allowDowngrade: DEFAULT_CONFIG.allowDowngrade,
   autoReboot: DEFAULT_CONFIG.autoReboot,
@@ -414,6 +432,32 @@ function checkPolicy(value: unknown): PolicySettings {
       16777216,
       d.journalIntervalBytes,
     ),
+    minRateBytesPerSecond: integerOr(
+      "policy.minRateBytesPerSecond",
+      fields.minRateBytesPerSecond,
+      0,
+      10000000,
+      d.minRateBytesPerSecond,
+    ),
+    minRateWindowMs: integerOr(
+      "policy.minRateWindowMs",
+      fields.minRateWindowMs,
+      1000,
+      3600000,
+      d.minRateWindowMs,
+    ),
+    downloadBudgetMs: integerOr(
+      "policy.downloadBudgetMs",
+      fields.downloadBudgetMs,
+      0,
+      604800000,
+      d.downloadBudgetMs,
+    ),
+    allowMissingChecksum: boolOr(
+      "policy.allowMissingChecksum",
+      fields.allowMissingChecksum,
+      d.allowMissingChecksum,
+    ),
     selfTestTimeoutMs: integerOr(
       "policy.selfTestTimeoutMs",
       fields.selfTestTimeoutMs,
@@ -524,6 +568,9 @@ export function agentConfigOf(config: OtaflowConfig): AgentConfig {
   return {
     ...DEFAULT_CONFIG,
     journalIntervalBytes: policy.journalIntervalBytes,
+    minRateBytesPerSecond: policy.minRateBytesPerSecond,
+    minRateWindowMs: policy.minRateWindowMs,
+    downloadBudgetMs: policy.downloadBudgetMs,
     maxAttempts: policy.maxAttempts,
     backoff: { baseMs: policy.backoff.baseMs, maxMs: policy.backoff.maxMs },
     selfTestTimeoutMs: policy.selfTestTimeoutMs,
@@ -570,6 +617,7 @@ export function backendConfigOf(config: OtaflowConfig, running: RunningIdentity)
         kind: tb.kind,
         chunkSize: config.policy.chunkSize,
         window: config.policy.chunkWindow,
+        allowMissingChecksum: config.policy.allowMissingChecksum,
         currentVersion: running.version,
       },
     };

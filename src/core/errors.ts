@@ -21,6 +21,14 @@ export type FailureCode =
   | "body-long"
   | "redirect-loop"
   | "timeout"
+  /** The server sends, but slower than the policy's minimum rate. */
+  | "too-slow"
+  /** The download took longer than the policy's budget for one update. */
+  | "budget-exceeded"
+  /** The server's certificate is not trusted (unknown issuer, expired, wrong name): not retried. */
+  | "tls-untrusted"
+  /** The server's response cannot be read (oversized or malformed headers): not retried. */
+  | "http-protocol"
   | "network"
   | "chunk-error"
   | "retries-exhausted"

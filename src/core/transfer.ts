@@ -34,6 +34,14 @@ export interface TransferConfig {
   /** Transient failures in a row, without a byte of progress, before giving up. */
   maxAttempts: number;
   backoff: BackoffPolicy;
+  /**
+   * Least average rate, in bytes per second, over each window of minRateWindowMs: a connection
+   * that trickles slower is dropped (and tried again, as a transient failure). 0: no minimum.
+   */
+  minRateBytesPerSecond?: number;
+  minRateWindowMs?: number;
+  /** Longest time one update's download may take, retries and waits included. 0: no limit. */
+  downloadBudgetMs?: number;
 }
 
 export interface TransferContext {
@@ -62,6 +70,11 @@ export interface TransferContext {
   onResume?: (offset: number) => void;
   /** Polled between chunks: a cancelled transfer stops at the next chunk. */
   cancelled?: () => boolean;
+  /**
+   * Registers what to do the moment the update is cancelled (end a retry wait, close the stream
+   * a read waits on); returns the unregistration.
+   */
+  onCancel?: (wake: () => void) => () => void;
 }
 
 /** Every byte is in the slot, not yet finished: the caller judges the result, then calls slot.finish(). */
@@ -123,8 +136,66 @@ class Checks {
   }
 }
 
-function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+/** Waits `ms`, or less if the update is cancelled meanwhile. */
+function sleep(context: TransferContext, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    let unregister = () => {};
+    const timer = context.clock.setTimeout(() => {
+      unregister();
+      resolve();
+    }, ms);
+    if (context.onCancel)
+      unregister = context.onCancel(() => {
+        context.clock.clearTimeout(timer);
+        resolve();
+      });
+  });
+}
+
+function checkCancelled(context: TransferContext): void {
+  if (context.cancelled && context.cancelled()) throw otaError("cancelled", "update cancelled");
+}
+
+/**
+ * The minimum transfer rate, judged over consecutive windows of the stream: a server that sends
+ * a byte a second never trips a read timeout, so the rate is what ends it.
+ */
+class RateCheck {
+  private windowStart: number;
+  private windowBytes = 0;
+
+  constructor(
+    private readonly config: TransferConfig,
+    private readonly clock: Clock,
+    private readonly what: string,
+  ) {
+    this.windowStart = clock.now();
+  }
+
+  add(bytes: number): void {
+    const minimum = this.config.minRateBytesPerSecond;
+    if (!(minimum !== undefined && minimum > 0)) return;
+    this.windowBytes += bytes;
+    const now = this.clock.now();
+    const elapsed = now - this.windowStart;
+    if (elapsed < (this.config.minRateWindowMs || 0)) return;
+    const rate = (this.windowBytes * 1000) / elapsed;
+    if (rate < minimum)
+      throw otaError(
+        "too-slow",
+        this.what +
+          " came at " +
+          Math.floor(rate) +
+          " bytes/s over " +
+          elapsed +
+          " ms, below the minimum of " +
+          minimum +
+          " bytes/s",
+        true,
+      );
+    this.windowStart = now;
+    this.windowBytes = 0;
+  }
 }
 
 const REHASH_CHUNK = 4096;
@@ -179,6 +250,21 @@ export async function transfer(context: TransferContext): Promise<TransferResult
   }
 
   const resumedFrom = offset;
+  const budget = config.downloadBudgetMs || 0;
+  const budgetEnds = budget > 0 ? clock.now() + budget : Infinity;
+  const overBudget = () =>
+    otaError(
+      "budget-exceeded",
+      "the download of " +
+        offer.id +
+        " took longer than its budget of " +
+        budget +
+        " ms (" +
+        offset +
+        " of " +
+        offer.size +
+        " bytes)",
+    );
   let source = context.source;
   let failures = 0;
   let refreshed = 0;
@@ -188,8 +274,29 @@ export async function transfer(context: TransferContext): Promise<TransferResult
 
   while (offset < offer.size) {
     const startedAt = offset;
+    checkCancelled(context);
+    if (clock.now() >= budgetEnds) throw overBudget();
     try {
       const stream = await source.open(offset);
+      // A cancel or the end of the budget closes the stream a read may be waiting on.
+      let ended: "cancel" | "budget" | undefined;
+      const unregister = context.onCancel
+        ? context.onCancel(() => {
+            ended = "cancel";
+            stream.close();
+          })
+        : () => {};
+      const budgetTimer =
+        budgetEnds < Infinity
+          ? clock.setTimeout(
+              () => {
+                ended = "budget";
+                stream.close();
+              },
+              Math.max(0, budgetEnds - clock.now()),
+            )
+          : undefined;
+      const rate = new RateCheck(config, clock, "the image of " + offer.id);
       try {
         if (stream.offset !== offset) {
           if (stream.offset !== 0)
@@ -203,9 +310,10 @@ export async function transfer(context: TransferContext): Promise<TransferResult
           await slot.begin(0, offer.size);
         }
         for (;;) {
-          if (context.cancelled && context.cancelled())
-            throw otaError("cancelled", "update cancelled");
+          checkCancelled(context);
           const chunk = await stream.read();
+          if (ended === "cancel") throw otaError("cancelled", "update cancelled");
+          if (ended === "budget") throw overBudget();
           if (chunk === null) break;
           if (chunk.length === 0) continue;
           if (offset + chunk.length > offer.size) {
@@ -218,6 +326,7 @@ export async function transfer(context: TransferContext): Promise<TransferResult
           await slot.write(chunk);
           offset += chunk.length;
           fetched += chunk.length;
+          rate.add(chunk.length);
           if (context.onProgress) context.onProgress(offset, offer.size);
           if (offset - journaled >= interval && offset < offer.size) {
             journaled = offset - (offset % slot.sectorSize);
@@ -225,6 +334,8 @@ export async function transfer(context: TransferContext): Promise<TransferResult
           }
         }
       } finally {
+        unregister();
+        if (budgetTimer !== undefined) clock.clearTimeout(budgetTimer);
         stream.close();
       }
       if (offset < offer.size) {
@@ -242,17 +353,24 @@ export async function transfer(context: TransferContext): Promise<TransferResult
         }
       }
       if (!error.transient) throw error;
-      if (offset > startedAt) failures = 0;
+      checkCancelled(context);
+      // A trickle makes progress at every attempt: it is not a recovery.
+      if (offset > startedAt && error.code !== "too-slow") failures = 0;
       if (++failures >= config.maxAttempts) {
+        if (error.code === "too-slow")
+          throw otaError("too-slow", `gave up after ${failures} attempts: ${error.message}`);
         throw otaError("retries-exhausted", `gave up after ${failures} attempts: ${error.message}`);
       }
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
-      const delay = backoffDelay(failures - 1, config.backoff, () => clock.random(), retryAfter);
+      const delay = Math.min(
+        backoffDelay(failures - 1, config.backoff, () => clock.random(), retryAfter),
+        Math.max(0, budgetEnds - clock.now()),
+      );
       logger.log(
         "warn",
         `transfer interrupted at ${offset}: ${error.message}; retry in ${delay} ms`,
       );
-      await sleep(clock, delay);
+      await sleep(context, delay);
     }
   }
 

@@ -55,6 +55,8 @@ const RESULT_MSG_MAX = 200;
 export function tencentResultCode(code: string): string {
   switch (code) {
     case "timeout":
+    case "too-slow":
+    case "budget-exceeded":
     case "network":
     case "retries-exhausted":
     case "body-short":

@@ -10,7 +10,7 @@ import type { Offer, Report } from "../../core/offer";
 import type { Clock, Logger, MqttClient, MqttMessage, TimerHandle } from "../../core/ports";
 import type { ByteSource, ByteStream } from "../../core/source";
 import { utf8Decode } from "../../core/util/bytes";
-import { MAX_REPORT_TEXT, cleanText } from "../../core/util/text";
+import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
 import { nameProblem } from "../offer-fields";
 import { ChunkStream } from "./chunk-stream";
 import {
@@ -46,6 +46,11 @@ export interface ThingsBoardConfig {
   currentVersion?: string;
   /** MQTT client id; "otaflow-<accessToken>" by default (the server ignores it). */
   clientId?: string;
+  /**
+   * Take a package that has no fw_checksum (sw_checksum). The server sets one on every package it
+   * stores, so a package without one is refused by default: nothing would check its bytes.
+   */
+  allowMissingChecksum?: boolean;
 }
 
 export interface ThingsBoardDeps {
@@ -230,12 +235,29 @@ export function createThingsBoardBackend(
     });
   }
 
-  /** Acts on the attributes: offer, cancel, or refuse. `again` re-presents an unchanged offer. */
-  function evaluate(attributes: Attributes, again: boolean): void {
-    const title = text(attributes[key("title")]);
-    const version = text(attributes[key("version")]);
-    if (title === undefined || version === undefined) {
+  /** Acts on the attributes: offer (once per connection), cancel, or refuse. */
+  function evaluate(attributes: Attributes): void {
+    const rawTitle = attributes[key("title")];
+    const rawVersion = attributes[key("version")];
+    if (rawTitle === undefined || rawVersion === undefined) {
       withdraw("the " + kind + " package is no longer assigned to this device");
+      return;
+    }
+    const title = text(rawTitle);
+    const version = text(rawVersion);
+    if (title === undefined || version === undefined) {
+      // Assigned, but not as text (an object, an empty string): the cloud hears why not.
+      const bad = title === undefined ? "title" : "version";
+      const id = quoted(rawTitle) + "@" + quoted(rawVersion);
+      withdraw("the " + kind + " assignment changed to " + cleanText(id));
+      refuse(
+        id,
+        malformed(
+          key(bad) +
+            " must be a non-empty string or number, got " +
+            quoted(bad === "title" ? rawTitle : rawVersion),
+        ),
+      );
       return;
     }
     const id = title + "@" + version;
@@ -262,14 +284,20 @@ export function createThingsBoardBackend(
       });
       return;
     }
-    const offer = buildOffer(attributes, title, version, kind);
+    const offer = buildOffer(
+      attributes,
+      title,
+      version,
+      kind,
+      config.allowMissingChecksum === true,
+    );
     if ("code" in offer) {
       refuse(id, offer);
       return;
     }
     offeredId = id;
     const offerKey = JSON.stringify(offer);
-    if (!again && offerKey === lastOfferKey) return;
+    if (offerKey === lastOfferKey) return;
     lastOfferKey = offerKey;
     if (listener) listener.offer(offer);
   }
@@ -305,7 +333,7 @@ export function createThingsBoardBackend(
       } else {
         for (const name of names) snapshot[name] = changed[name];
       }
-      evaluate(snapshot, false);
+      evaluate(snapshot);
     }
     const deleted = body.deleted;
     if (snapshot && Array.isArray(deleted)) {
@@ -316,7 +344,7 @@ export function createThingsBoardBackend(
         if (name === key("title") || name === key("version")) identity = true;
       }
       // A binary assignment also deletes fw_url: only a lost title or version withdraws.
-      if (identity) evaluate(snapshot, false);
+      if (identity) evaluate(snapshot);
     }
   }
 
@@ -327,7 +355,9 @@ export function createThingsBoardBackend(
     const shared =
       body.shared && typeof body.shared === "object" ? (body.shared as Attributes) : {};
     snapshot = ownKeys(shared);
-    evaluate(snapshot, true);
+    // An assignment pushed before this response is already offered (lastOfferKey is reset per
+    // connection, so the response offers anything new): offering it twice raced the agent.
+    evaluate(snapshot);
     ready = true;
     const waiters = readyWaiters;
     readyWaiters = [];

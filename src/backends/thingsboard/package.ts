@@ -71,6 +71,7 @@ export function buildOffer(
   title: string,
   version: string,
   kind: PackageKind,
+  allowMissingChecksum: boolean,
 ): Offer | Refusal {
   const key = (name: string) => prefixOf(kind) + "_" + name;
   const sizeValue = attributes[key("size")];
@@ -107,6 +108,14 @@ export function buildOffer(
           quoted(checksum),
       );
     hashes[algorithm] = hex;
+  } else if (!allowMissingChecksum) {
+    return malformed(
+      "The " +
+        kind +
+        " package has no " +
+        key("checksum") +
+        ": nothing would check its bytes (the policy's allowMissingChecksum accepts such packages)",
+    );
   }
   const url = attributes[key("url")];
   if (url !== undefined) {

@@ -91,6 +91,10 @@ export class Agent {
   /** The offer being downloaded, verified or staged. */
   private active: Offer | undefined;
   private cancelRequested = false;
+  /** The cloud itself withdrew the active update: it hears nothing more about it. */
+  private withdrawn = false;
+  /** Called the moment the active update is cancelled (a retry wait, a read in progress). */
+  private cancelWakers: (() => void)[] = [];
   /** An offer that arrived while another was in flight. */
   private next: Offer | undefined;
   /** Serialises the work that events start. */
@@ -241,7 +245,7 @@ export class Agent {
       }
       this.ports.logger.log("info", `offer ${offer.id} replaces ${this.active.id}`);
       this.next = offer;
-      this.cancelRequested = true;
+      this.cancelActive();
       return;
     }
     this.enqueue(() => this.handleOffer(offer));
@@ -251,8 +255,24 @@ export class Agent {
     if (this.next && this.next.id === id) this.next = undefined;
     if (this.active && this.active.id === id) {
       this.ports.logger.log("info", `update ${id} withdrawn by the cloud: ${reason}`);
-      this.cancelRequested = true;
+      this.withdrawn = true;
+      this.cancelActive();
     }
+  }
+
+  private cancelActive(): void {
+    this.cancelRequested = true;
+    const wakers = this.cancelWakers;
+    this.cancelWakers = [];
+    for (let i = 0; i < wakers.length; i++) wakers[i]();
+  }
+
+  private whenCancelled(wake: () => void): () => void {
+    this.cancelWakers.push(wake);
+    return () => {
+      const at = this.cancelWakers.indexOf(wake);
+      if (at >= 0) this.cancelWakers.splice(at, 1);
+    };
   }
 
   private async report(
@@ -299,6 +319,7 @@ export class Agent {
     this.machine.fire("offer-accepted");
     this.active = offer;
     this.cancelRequested = false;
+    this.withdrawn = false;
     try {
       await this.download();
     } finally {
@@ -370,6 +391,7 @@ export class Agent {
               }
             : undefined,
           cancelled: () => this.cancelRequested,
+          onCancel: (wake) => this.whenCancelled(wake),
           onProgress: (bytes, total) => {
             const step = throttle(clock.now(), bytes, total);
             if (step.notice) {
@@ -386,8 +408,10 @@ export class Agent {
         if (failure.code === "cancelled") {
           await this.journal.clear();
           this.machine.fire("cancelled");
-          // An update the agent dropped for a newer offer is over for the cloud too.
-          if (this.next) await this.report(offer, "failed", { failure: failureOf(failure) });
+          // An update the agent dropped for a newer offer is over for the cloud too; one the cloud
+          // withdrew is the cloud's business, and a report on it would be refused or misleading.
+          if (this.next && !this.withdrawn)
+            await this.report(offer, "failed", { failure: failureOf(failure) });
           return;
         }
         // A verification failure of the prefix means the journaled bytes are not worth keeping.

@@ -2,7 +2,7 @@
 // rest of the update policy.
 import type { TransferConfig } from "../transfer";
 
-export interface AgentConfig extends TransferConfig {
+export interface AgentConfig extends Required<TransferConfig> {
   /** How long the new image's self-test may take before it counts as failed. */
   selfTestTimeoutMs: number;
   allowDowngrade: boolean;
@@ -32,6 +32,11 @@ export const DEFAULT_CONFIG: AgentConfig = {
   journalIntervalBytes: 64 * 1024,
   maxAttempts: 8,
   backoff: { baseMs: 1000, maxMs: 60_000 },
+  // A slow cellular link (GPRS, NB-IoT at the cell's edge) still does a few hundred bytes a
+  // second; a server below 128 over two minutes is stalling. Six hours fit 2 MiB at 100 B/s.
+  minRateBytesPerSecond: 128,
+  minRateWindowMs: 120_000,
+  downloadBudgetMs: 6 * 3600_000,
   selfTestTimeoutMs: 60_000,
   allowDowngrade: false,
   progressIntervalMs: 1000,

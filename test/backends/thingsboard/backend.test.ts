@@ -351,7 +351,7 @@ for (const tierInfo of TIERS) {
         title: TITLE,
         version: "5.2",
         url,
-        size: 5000,
+        data: image(5000),
         notify: false,
       });
       await assert.rejects(
@@ -397,7 +397,7 @@ for (const tierInfo of TIERS) {
         title: TITLE,
         version: "7.0",
         url: "http://127.0.0.1:9/a.bin",
-        size: 10,
+        data: image(10),
       });
       const first = await device.listener.nextOffer((o) => o.version === "7.0");
       assert.deepEqual(first.source, { kind: "http", url: "http://127.0.0.1:9/a.bin" });

@@ -157,10 +157,47 @@ describe("ThingsBoard backend against hostile offers", () => {
     }
     const longest = "http://127.0.0.1:9/" + "a".repeat(MAX_URL_LENGTH - 19);
     assert.equal(longest.length, MAX_URL_LENGTH);
-    tier.cloud.assign({ token: TOKEN, title: TITLE, version: "long-url", url: longest, size: 100 });
+    tier.cloud.assign({
+      token: TOKEN,
+      title: TITLE,
+      version: "long-url",
+      url: longest,
+      data: image(100),
+    });
     const offer = await device.listener.nextOffer((o) => o.version === "long-url");
     assert.deepEqual(offer.source, { kind: "http", url: longest });
     await device.close();
+  });
+
+  it("an fw_version or fw_title that is not text (an object, an empty string) is refused with FAILED, not taken for an unassignment", async () => {
+    const device = await tier.device();
+    const cases: [Partial<AssignOptions>, RegExp][] = [
+      [
+        { version: { major: 1 } as unknown as string },
+        /^fw_version must be a non-empty string or number, got \{"major":1\}/,
+      ],
+      [{ version: "" }, /^fw_version must be a non-empty string or number, got ""/],
+      [{ title: [TITLE] as unknown as string }, /^fw_title must be a non-empty string or number/],
+    ];
+    for (const [fields, reason] of cases) {
+      const error = await refusal(device, fields);
+      assert.match(error, reason);
+      assert.match(error, /\(offer-malformed\)$/);
+    }
+    await device.close();
+  });
+
+  it("a package with no fw_checksum is refused unless the policy allows it", async () => {
+    const device = await tier.device();
+    const url = "http://127.0.0.1:9/unchecked.bin";
+    const error = await refusal(device, { url, size: 100, data: undefined });
+    assert.match(error, /^The firmware package has no fw_checksum: nothing would check its bytes/);
+    await device.close();
+    const allowing = await tier.device({ allowMissingChecksum: true });
+    tier.cloud.assign({ token: TOKEN, title: TITLE, version: "unchecked", url, size: 100 });
+    const offer = await allowing.listener.nextOffer((o) => o.version === "unchecked");
+    assert.deepEqual(offer.hashes, {});
+    await allowing.close();
   });
 
   it("a failure that quotes hostile text (CR LF, U+2028, 5 kB) reaches fw_error as one clean, bounded line", async () => {
