@@ -141,13 +141,34 @@ export function untrustedServer(error: unknown): string | undefined {
   );
 }
 
-/** The HTTP port, saying why a server's certificate was refused (the agent reports the message). */
+/**
+ * A response Node's parser refused (headers past its 16 KiB limit, malformed ones), in words; the
+ * same server answers the same way every time, so it is not retried. Undefined for other errors.
+ */
+export function unreadableResponse(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "string" || code.indexOf("HPE_") !== 0) return undefined;
+  const what =
+    code === "HPE_HEADER_OVERFLOW"
+      ? "the server's response headers are larger than the device accepts"
+      : "the server's response cannot be parsed";
+  return `${what} (${code}: ${(error as Error).message})`;
+}
+
+/**
+ * The HTTP port, saying why a server was refused: failures no retry can cure (an untrusted
+ * certificate, an unreadable response) become fatal failures with their own code, which the agent
+ * reports at once instead of retrying with backoff.
+ */
 function explainingHttp(client: HttpClient): HttpClient {
   return {
     get: (request) =>
       client.get(request).catch((error: unknown) => {
-        const why = untrustedServer(error);
-        throw why === undefined ? error : new Error(why);
+        const untrusted = untrustedServer(error);
+        if (untrusted !== undefined) throw otaError("tls-untrusted", untrusted);
+        const unreadable = unreadableResponse(error);
+        if (unreadable !== undefined) throw otaError("http-protocol", unreadable);
+        throw error;
       }),
   };
 }

@@ -23,6 +23,8 @@ export type Fault = (
   | { kind: "redirect"; hops?: number; status?: 301 | 302 | 303 | 307 | 308; absolute?: boolean }
   /** Sends the headers and `bytes` of body, then nothing until the client gives up. */
   | { kind: "stall"; bytes: number }
+  /** Sends the body one byte every `intervalMs` (1000), so that no read ever times out. */
+  | { kind: "trickle"; intervalMs?: number }
   | { kind: "status"; status: number; retryAfter?: string }
   /** Compresses ranged responses although the client asked for identity. */
   | { kind: "gzip-range" }
@@ -212,6 +214,16 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
       if (last >= start) await pipeFile(file, start, last, res, record);
       if (active.kind === "short-body") res.destroy();
       return; // a stall holds the socket until the client or close() drops it
+    }
+    if (active?.kind === "trickle") {
+      const bytes = await fsp.readFile(file);
+      for (let at = start; at <= end && !res.destroyed; at++) {
+        res.write(bytes.subarray(at, at + 1));
+        record.bytes++;
+        await new Promise((resolve) => setTimeout(resolve, active.intervalMs ?? 1000));
+      }
+      res.end();
+      return;
     }
     await pipeFile(file, start, end, res, record);
     res.end();

@@ -32,6 +32,9 @@ export function mqttIdentity(config: AwsConfig): { clientId: string } {
   return { clientId: (config.clientIdPrefix || "") + config.thingName };
 }
 
+/** $next/get replies in doubt (crossed by a notify-next) before the notification's word stands. */
+const NEXT_ROUNDS = 3;
+
 class AwsJobsBackend implements AwsBackend {
   readonly name = "aws";
   private listener?: BackendListener;
@@ -48,6 +51,9 @@ class AwsJobsBackend implements AwsBackend {
   private refreshTimer: unknown;
   private connecting?: Promise<void>;
   private nextCheck?: Promise<void>;
+  /** notify-next messages received, and the newest timestamp among them. */
+  private notices = 0;
+  private noticeTimestamp = 0;
 
   constructor(
     private readonly config: AwsConfig,
@@ -189,6 +195,9 @@ class AwsJobsBackend implements AwsBackend {
       return;
     }
     if (topic.api === "notify-next") {
+      this.notices++;
+      const at = payload.timestamp;
+      if (typeof at === "number" && at > this.noticeTimestamp) this.noticeTimestamp = at;
       void this.onNext(payload.execution, "notify-next");
       return;
     }
@@ -227,12 +236,9 @@ class AwsJobsBackend implements AwsBackend {
 
   checkNow(): Promise<void> {
     if (!this.nextCheck) {
-      const topic = jobsTopic(this.config.thingName, "describe", "$next");
-      this.nextCheck = this.requests.send(topic, { includeJobDocument: true }).then(
-        (reply) => {
+      this.nextCheck = this.askNext(0).then(
+        () => {
           this.nextCheck = undefined;
-          if (reply.accepted) return this.onNext(reply.payload.execution, "$next/get");
-          this.log("warn", "$next/get was rejected", { reply: reply.payload });
         },
         (error) => {
           this.nextCheck = undefined;
@@ -241,6 +247,40 @@ class AwsJobsBackend implements AwsBackend {
       );
     }
     return this.nextCheck;
+  }
+
+  /**
+   * $next/get. A notify-next that arrives while the request is out may be newer than the reply
+   * (the service answered before the job was created, the network delivered the answer after
+   * the notification): such a reply is trusted only if its timestamp says it is the newer, or if
+   * it names the job the notification named. Otherwise the question is asked again; after
+   * NEXT_ROUNDS doubtful answers the notification's word stands.
+   */
+  private async askNext(round: number): Promise<void> {
+    const topic = jobsTopic(this.config.thingName, "describe", "$next");
+    const noticesBefore = this.notices;
+    const reply = await this.requests.send(topic, { includeJobDocument: true });
+    if (!reply.accepted) {
+      this.log("warn", "$next/get was rejected", { reply: reply.payload });
+      return;
+    }
+    const execution = reply.payload.execution;
+    if (this.notices !== noticesBefore) {
+      const at = reply.payload.timestamp;
+      const newer = typeof at === "number" && at > this.noticeTimestamp;
+      const named = readExecution(execution);
+      const agrees = this.current
+        ? named !== undefined && named.jobId === this.current.jobId
+        : execution === undefined;
+      if (!newer && !agrees) {
+        this.log("info", "a $next/get reply crossed a notify-next; asking again", {
+          round: round + 1,
+        });
+        if (round + 1 < NEXT_ROUNDS) return this.askNext(round + 1);
+        return;
+      }
+    }
+    return this.onNext(execution, "$next/get");
   }
 
   /**

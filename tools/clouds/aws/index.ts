@@ -110,6 +110,11 @@ export interface AwsCloud {
    * service's InternalError or RequestThrottled do.
    */
   rejectNext(code: string, options?: { api?: JobsApi; times?: number }): void;
+  /**
+   * Holds the replies to the next `times` (1) requests on topics containing `topicPart` for `ms`:
+   * each is made when its request arrives and delivered late, as a slow network delivers it.
+   */
+  delayReplies(topicPart: string, ms: number, times?: number): void;
   /** CancelJob (all its executions) or, with thingName, CancelJobExecution. */
   cancel(jobId: string, options?: CancelOptions): Promise<void>;
   execution(thingName: string, jobId: string): ExecutionView | undefined;
@@ -306,7 +311,19 @@ export async function startAwsCloud(options: AwsCloudOptions): Promise<AwsCloud>
     for (const watcher of [...watchers]) watcher();
   }
 
+  const delays: { topicPart: string; ms: number; times: number }[] = [];
+
   function publish(topic: string, payload: Record<string, unknown>) {
+    const delay = delays.find((d) => d.times > 0 && topic.includes(d.topicPart));
+    if (delay && (topic.endsWith("/accepted") || topic.endsWith("/rejected"))) {
+      delay.times--;
+      setTimeout(() => send(topic, payload), delay.ms);
+      return;
+    }
+    send(topic, payload);
+  }
+
+  function send(topic: string, payload: Record<string, unknown>) {
     history.push({ at: Date.now(), direction: "out", topic, payload });
     mqtt
       .publish(topic, JSON.stringify(payload), 1)
@@ -629,6 +646,9 @@ export async function startAwsCloud(options: AwsCloudOptions): Promise<AwsCloud>
   await subscribed;
 
   const cloud: AwsCloud = {
+    delayReplies(topicPart, ms, times = 1) {
+      delays.push({ topicPart, ms, times });
+    },
     history,
     updates,
     async deploy(deploy) {
