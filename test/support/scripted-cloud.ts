@@ -41,6 +41,12 @@ export class ScriptedCloud {
     for (const l of this.listeners) l.offer(offer);
   }
 
+  /** Withdraws the update, as a cloud's cancel does. */
+  cancel(id: string, reason = "cancelled by the cloud"): void {
+    if (this.offer && this.offer.id === id) this.offer = undefined;
+    for (const l of this.listeners) l.cancel(id, reason);
+  }
+
   statuses(): string[] {
     return this.reports
       .map((r) => r.status)

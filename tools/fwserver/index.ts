@@ -23,6 +23,8 @@ export type Fault = (
   | { kind: "redirect"; hops?: number; status?: 301 | 302 | 303 | 307 | 308; absolute?: boolean }
   /** Sends the headers and `bytes` of body, then nothing until the client gives up. */
   | { kind: "stall"; bytes: number }
+  /** Answers with a header of `bytes` (5 MB): more than any HTTP client reads. */
+  | { kind: "huge-headers"; bytes?: number }
   /** Sends the body one byte every `intervalMs` (1000), so that no read ever times out. */
   | { kind: "trickle"; intervalMs?: number }
   | { kind: "status"; status: number; retryAfter?: string }
@@ -188,6 +190,22 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
       return res.end();
     }
 
+    if (active?.kind === "huge-headers") {
+      // Written raw: the client gives up long before the header ends.
+      const socket = res.socket!;
+      const filler = "X-Filler: " + "a".repeat(1000) + "\r\n";
+      socket.write("HTTP/1.1 200 OK\r\n");
+      for (let sent = 0; sent < (active.bytes ?? 5_000_000) && !socket.destroyed;) {
+        sent += filler.length;
+        if (!socket.write(filler))
+          await new Promise((resolve) => {
+            socket.once("drain", resolve);
+            socket.once("close", resolve);
+          });
+      }
+      socket.destroy();
+      return;
+    }
     if (range && active?.kind === "gzip-range") {
       const handle = await fsp.open(file);
       const slice = Buffer.alloc(end - start + 1);

@@ -4,6 +4,7 @@
 // report that could not be sent is kept and sent again when the cloud is back.
 import type { Backend, BackendListener } from "../backend";
 import { httpSource } from "../download/http-source";
+import { shownUrl } from "../download/url";
 import { asOtaError, otaError, type OtaError } from "../errors";
 import { matchDigest } from "../hash/index";
 import { Journal } from "../journal";
@@ -146,20 +147,23 @@ export class Agent {
         code: "rolled-back",
         message: `${target} did not confirm itself; the bootloader went back to ${this.running.version}`,
       };
-      await this.updates.save(this.record);
-      await this.rolledBack.save({ offer: this.record.offer, reason: this.record.failure.message });
+      await this.saveRecord(this.record);
+      await this.rolledBack.save({
+        offer: storable(this.record.offer),
+        reason: this.record.failure.message,
+      });
       this.notify({ event: "rollback", version: target, reason: this.record.failure.message });
     }
     if (event === "boot-confirmed" && this.record && this.record.phase !== "confirmed") {
       // Power was cut after the image marked itself valid but before the record said so: the
       // flash is the truth, and the succeeded report is still owed.
       this.record.phase = "confirmed";
-      await this.updates.save(this.record);
+      await this.saveRecord(this.record);
     }
     this.machine.fire(event);
     if (event === "boot-new-image") {
       this.record!.phase = "testing";
-      await this.updates.save(this.record!);
+      await this.saveRecord(this.record!);
     }
     await this.backend.start(this.listener());
     if (event === "boot-new-image") this.enqueue(() => this.runSelfTest());
@@ -201,6 +205,18 @@ export class Agent {
       return "boot-normal";
     }
     return "boot-rolled-back";
+  }
+
+  /** The update record, as flash may hold it: no credentials of the image URL. */
+  private saveRecord(record: UpdateRecord): Promise<void> {
+    const stored: UpdateRecord = {
+      offer: storable(record.offer),
+      phase: record.phase,
+      targetSlot: record.targetSlot,
+      previousVersion: record.previousVersion,
+    };
+    if (record.failure) stored.failure = record.failure;
+    return this.updates.save(stored);
   }
 
   private listener(): BackendListener {
@@ -459,10 +475,10 @@ export class Agent {
       previousVersion: this.running.version,
     };
     try {
-      await this.updates.save(this.record);
+      await this.saveRecord(this.record);
       await this.ports.boot.setNextBoot(slot.name);
       this.record.phase = "staged";
-      await this.updates.save(this.record);
+      await this.saveRecord(this.record);
     } catch (error) {
       this.record = undefined;
       await this.updates.clear();
@@ -529,7 +545,7 @@ export class Agent {
         code: "self-test-failed",
         message: `self-test of ${record.offer.version} failed: ${failure.message}`,
       };
-      await this.updates.save(record);
+      await this.saveRecord(record);
       this.machine.fire("self-test-failed");
       this.notify({
         event: "rollback",
@@ -541,7 +557,7 @@ export class Agent {
     }
     await boot.markValid();
     record.phase = "confirmed";
-    await this.updates.save(record);
+    await this.saveRecord(record);
     this.running = { ...this.running, state: "valid" };
     this.machine.fire("self-test-passed");
     this.notify({ event: "confirm", version: this.running.version, slot: this.running.slot });
@@ -561,6 +577,19 @@ export class Agent {
       await this.updates.clear();
     }
   }
+}
+
+/**
+ * An offer as flash may keep it: the image URL without its user name, password and query (a
+ * presigned URL's signature is a credential too). Nothing reads the URL back: after a reboot the
+ * update is staged, and a fresh URL comes from the cloud (refresh, or the offer again).
+ */
+function storable(offer: Offer): Offer {
+  if (offer.source.kind !== "http") return offer;
+  const copy = {} as Record<string, unknown>;
+  for (const key in offer) copy[key] = (offer as unknown as Record<string, unknown>)[key];
+  copy.source = { kind: "http", url: shownUrl(offer.source.url) };
+  return copy as unknown as Offer;
 }
 
 function failureOf(error: OtaError): { code: string; message: string } {

@@ -59,6 +59,23 @@ export function resolveUrl(base: string, reference: string): string {
  * up in consoles and logs, so it is cut to "?...".
  */
 export function shownUrl(url: string): string {
+  url = withoutCredentials(url);
   const at = url.search(/[?#]/);
   return at < 0 ? url : url.slice(0, at) + (url.charAt(at) === "?" ? "?..." : "");
+}
+
+/** `url` without the user name and password of its authority ("https://user:pass@host/..."). */
+export function withoutCredentials(url: string): string {
+  const start = url.indexOf("://");
+  if (start < 0) return url;
+  let end = url.length;
+  for (let i = start + 3; i < url.length; i++) {
+    const c = url.charAt(i);
+    if (c === "/" || c === "?" || c === "#") {
+      end = i;
+      break;
+    }
+  }
+  const at = url.lastIndexOf("@", end - 1);
+  return at < start ? url : url.substring(0, start + 3) + url.substring(at + 1);
 }
