@@ -1,8 +1,10 @@
 // Policy: whether an offer may be downloaded at all. Everything here is decided before a single
 // byte is written, so a refused offer costs no flash and is reported as refused (AWS REJECTED).
 import { otaError, type OtaError } from "./errors";
+import { matchDigest } from "./hash/index";
 import type { Offer } from "./offer";
-import type { RunningImage, SlotWriter } from "./ports";
+import type { HashAlgorithm, RunningImage, SlotWriter } from "./ports";
+import { fromHex } from "./util/bytes";
 import { compareVersions } from "./version";
 
 /** Which image URLs the device fetches; an absent field is the strict default. */
@@ -29,11 +31,29 @@ function refuse(code: OtaError["code"], message: string): Decision {
   return { kind: "refuse", error: otaError(code, message) };
 }
 
+/** Digests (hex) of the running image, as they were measured when the agent installed it. */
+export type KnownDigests = Partial<Record<HashAlgorithm, string>>;
+
+/**
+ * Whether the offer describes another image than the one whose digests are known: an update is
+ * its version and its image, and the same version built again is another update.
+ */
+export function otherImage(offer: Offer, known: KnownDigests | undefined): boolean {
+  if (!known) return false;
+  for (const algorithm of Object.keys(offer.hashes) as HashAlgorithm[]) {
+    const measured = known[algorithm];
+    const bytes = measured === undefined ? undefined : fromHex(measured);
+    if (bytes && !matchDigest(algorithm, bytes, offer.hashes[algorithm]!).match) return true;
+  }
+  return false;
+}
+
 export function decide(
   offer: Offer,
   running: RunningImage,
   slot: SlotWriter,
   config: PolicyConfig,
+  runningDigests?: KnownDigests,
 ): Decision {
   if (typeof offer.version !== "string" || offer.version.length > 31) {
     // The app descriptor's version field holds 31 characters and a NUL.
@@ -63,7 +83,8 @@ export function decide(
   // Without a version, the image's own is judged when its header arrives (checkImageVersion).
   if (offer.version === "") return { kind: "accept" };
   const order = compareVersions(offer.version, running.version);
-  if (order === 0) return { kind: "current" };
+  if (order === 0)
+    return otherImage(offer, runningDigests) ? { kind: "accept" } : { kind: "current" };
   return checkDowngrade(offer, offer.version, running, config) || { kind: "accept" };
 }
 
@@ -93,8 +114,9 @@ export function checkImageVersion(
   version: string,
   running: RunningImage,
   config: PolicyConfig,
+  runningDigests?: KnownDigests,
 ): void {
-  if (compareVersions(version, running.version) === 0) {
+  if (compareVersions(version, running.version) === 0 && !otherImage(offer, runningDigests)) {
     throw otaError("offer-unsupported", `the image is version ${version}, which already runs`);
   }
   const refused = checkDowngrade(offer, version, running, config);

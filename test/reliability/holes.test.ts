@@ -7,6 +7,7 @@ import {
   cancelInRetryWait,
   credentialsInUrl,
   permanentFailure,
+  sameVersionOtherImage,
   trickle,
 } from "../../tools/campaign/holes/board";
 import { makePki } from "../support/certs";
@@ -42,6 +43,13 @@ describe("holes found from outside, on the simulated board", () => {
   it("a 5 MB response header fails at once with http-protocol, without retries", async () => {
     const result = await permanentFailure(bench, "huge-headers");
     assert.deepEqual(result.violations, [], result.outcome);
+  });
+
+  it("the running version with another image is another update (a new job, or the same id again)", async () => {
+    for (const sameId of [false, true]) {
+      const result = await sameVersionOtherImage(bench, sameId, sameId ? 11 : 12);
+      assert.deepEqual(result.violations, [], result.outcome);
+    }
   });
 
   it("credentials in the image URL (user:password, presigned query) are never written to flash", async () => {

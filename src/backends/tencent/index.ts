@@ -221,17 +221,13 @@ export function createTencentBackend(config: TencentConfig, deps: TencentDeps): 
     if (typeof offer === "string") {
       log("error", "malformed update_firmware: " + offer);
       // Nothing was written; the platform is told why its command cannot be run, in a report
-      // about its version, unless the version itself is what cannot be repeated.
-      if (nameProblem(doc.version, MAX_VERSION_LENGTH) === undefined)
-        publish(
-          progressPayload(
-            doc.version as string,
-            "fail",
-            "-5",
-            resultMessage("offer-malformed", offer),
-          ),
-          1,
-        ).catch((error) => log("warn", "fail report not sent: " + String(error)));
+      // about its version, or about version "" when the version itself cannot be repeated (it
+      // is missing, not text, or would forge a line): the refusal reaches the console either way.
+      const version = nameProblem(doc.version, MAX_VERSION_LENGTH) === undefined ? doc.version : "";
+      publish(
+        progressPayload(version as string, "fail", "-5", resultMessage("offer-malformed", offer)),
+        1,
+      ).catch((error) => log("warn", "fail report not sent: " + String(error)));
       return;
     }
     const waiting = refreshWaiters.filter((w) => w.version === offer.version);

@@ -4,12 +4,11 @@
 // report that could not be sent is kept and sent again when the cloud is back.
 import type { Backend, BackendListener } from "../backend";
 import { httpSource } from "../download/http-source";
-import { shownUrl } from "../download/url";
 import { asOtaError, otaError, type OtaError } from "../errors";
 import { matchDigest } from "../hash/index";
 import { Journal } from "../journal";
 import type { Offer, Report, ReportStatus } from "../offer";
-import { checkImageVersion, decide } from "../policy";
+import { checkImageVersion, decide, type KnownDigests } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
 import { CheckedRecord } from "../record";
 import { trustedKeys, type TrustedKey } from "../signature/check";
@@ -19,6 +18,7 @@ import { toHex } from "../util/bytes";
 import { DEFAULT_CONFIG, type AgentConfig } from "./config";
 import { StateMachine, type AgentEvent, type AgentState } from "./machine";
 import type { AgentNotice } from "./notice";
+import { hexDigests, sameDigests, storable, type ImageRecord, type UpdateRecord } from "./records";
 import { deadline, progressThrottle } from "./timing";
 
 export { DEFAULT_CONFIG, type AgentConfig } from "./config";
@@ -45,27 +45,6 @@ export interface AgentOptions {
   onNotice?: (notice: AgentNotice) => void;
 }
 
-type UpdatePhase =
-  /** Verified; the otadata switch is under way. */
-  | "staging"
-  /** The next boot is the new image. */
-  | "staged"
-  /** The new image booted and runs its self-test. */
-  | "testing"
-  /** The new image confirmed itself; "succeeded" may not have reached the cloud yet. */
-  | "confirmed"
-  /** The old image knows the update failed; "failed" may not have reached the cloud yet. */
-  | "rolled-back";
-
-/** The update in flight across reboots (key-value store, checksummed). */
-interface UpdateRecord {
-  offer: Offer;
-  phase: UpdatePhase;
-  targetSlot: string;
-  previousVersion: string;
-  failure?: { code: string; message: string };
-}
-
 const TESTABLE: ImageState[] = ["new", "pending-verify", "undefined"];
 
 export class Agent {
@@ -87,7 +66,11 @@ export class Agent {
    * download, reboot and roll back for ever (ESP-IDF's apps skip their last invalid partition).
    */
   private readonly rolledBack: CheckedRecord<{ offer: Offer; reason: string }>;
+  /** The running image's digests, when this agent installed it. */
+  private readonly image: CheckedRecord<ImageRecord>;
   private running!: RunningImage;
+  /** The running image's digests, read for the offer being judged. */
+  private knownDigests: KnownDigests | undefined;
   private record: UpdateRecord | undefined;
   /** The offer being downloaded, verified or staged. */
   private active: Offer | undefined;
@@ -123,6 +106,7 @@ export class Agent {
     this.install = options.install;
     this.installed = new CheckedRecord(this.ports.store, "ota.package", this.ports.logger);
     this.rolledBack = new CheckedRecord(this.ports.store, "ota.rolledback", this.ports.logger);
+    this.image = new CheckedRecord(this.ports.store, "ota.image", this.ports.logger);
     this.cloudReachable = new Promise<void>((resolve) => (this.reachable = resolve));
   }
 
@@ -159,6 +143,7 @@ export class Agent {
       // flash is the truth, and the succeeded report is still owed.
       this.record.phase = "confirmed";
       await this.saveRecord(this.record);
+      await this.rememberImage(this.record);
     }
     this.machine.fire(event);
     if (event === "boot-new-image") {
@@ -216,6 +201,7 @@ export class Agent {
       previousVersion: record.previousVersion,
     };
     if (record.failure) stored.failure = record.failure;
+    if (record.digests) stored.digests = record.digests;
     return this.updates.save(stored);
   }
 
@@ -242,9 +228,31 @@ export class Agent {
   }
 
   /** An offer without a version is the same update as one whose version came from its image. */
+  /**
+   * An update is its version and its image: an offer without a version is the same update as
+   * one whose version came from its image, and two offers whose digests differ are two updates.
+   */
   private sameUpdate(a: Offer, b: Offer): boolean {
     const versions = a.version === "" || b.version === "" || a.version === b.version;
-    return a.backend === b.backend && a.id === b.id && versions;
+    return a.backend === b.backend && a.id === b.id && versions && sameDigests(a, b);
+  }
+
+  /** The confirmed image's digests, so that an offer of its version is judged by its image too. */
+  private async rememberImage(record: UpdateRecord): Promise<void> {
+    if (!record.digests) return;
+    await this.image.save({
+      slot: this.running.slot,
+      version: this.running.version,
+      digests: record.digests,
+    });
+  }
+
+  /** The running image's digests, if this agent installed it. */
+  private async runningDigests(): Promise<KnownDigests | undefined> {
+    const known = await this.image.load();
+    if (!known || known.slot !== this.running.slot || known.version !== this.running.version)
+      return undefined;
+    return known.digests;
   }
 
   private onOffer(offer: Offer): void {
@@ -325,7 +333,9 @@ export class Agent {
     const against = this.install
       ? { ...this.running, version: current ? current.version : "" }
       : this.running;
-    const decision = decide(offer, against, this.ports.slot, this.config);
+    const known = this.install ? undefined : await this.runningDigests();
+    this.knownDigests = known;
+    const decision = decide(offer, against, this.ports.slot, this.config, known);
     if (decision.kind !== "accept") {
       this.machine.fire("offer-declined");
       if (decision.kind === "current") await this.report(offer, "current");
@@ -369,6 +379,7 @@ export class Agent {
     const { slot, logger, clock } = this.ports;
     await this.report(offer, "downloading", { progress: { bytes: 0, total: offer.size } });
     const throttle = progressThrottle(clock.now(), this.config);
+    let measured: Partial<Record<HashAlgorithm, Uint8Array>> | undefined;
     for (let again = false; ; again = true) {
       let result;
       try {
@@ -394,7 +405,7 @@ export class Agent {
               },
           onHeader: (header) => {
             if (offer.version !== "") return;
-            checkImageVersion(offer, header.version, this.running, this.config);
+            checkImageVersion(offer, header.version, this.running, this.config, this.knownDigests);
             // From here on the update is known by the image's version (the record after reboot too).
             offer = this.active = { ...offer, version: header.version };
           },
@@ -441,6 +452,7 @@ export class Agent {
 
       try {
         this.checkDigests(offer, result.digests);
+        measured = result.digests;
         result.verifySignature();
         result.verifyImage();
         // esp_ota_end: the slot validates the image it holds, after the checks that say precisely
@@ -473,6 +485,7 @@ export class Agent {
       phase: "staging",
       targetSlot: slot.name,
       previousVersion: this.running.version,
+      digests: measured && hexDigests(measured),
     };
     try {
       await this.saveRecord(this.record);
@@ -558,6 +571,7 @@ export class Agent {
     await boot.markValid();
     record.phase = "confirmed";
     await this.saveRecord(record);
+    await this.rememberImage(record);
     this.running = { ...this.running, state: "valid" };
     this.machine.fire("self-test-passed");
     this.notify({ event: "confirm", version: this.running.version, slot: this.running.slot });
@@ -577,19 +591,6 @@ export class Agent {
       await this.updates.clear();
     }
   }
-}
-
-/**
- * An offer as flash may keep it: the image URL without its user name, password and query (a
- * presigned URL's signature is a credential too). Nothing reads the URL back: after a reboot the
- * update is staged, and a fresh URL comes from the cloud (refresh, or the offer again).
- */
-function storable(offer: Offer): Offer {
-  if (offer.source.kind !== "http") return offer;
-  const copy = {} as Record<string, unknown>;
-  for (const key in offer) copy[key] = (offer as unknown as Record<string, unknown>)[key];
-  copy.source = { kind: "http", url: shownUrl(offer.source.url) };
-  return copy as unknown as Offer;
 }
 
 function failureOf(error: OtaError): { code: string; message: string } {

@@ -145,14 +145,14 @@ describe("tencent backend against hostile offers", () => {
     await device.down();
   });
 
-  it("a version that would forge a line (CR LF, U+2028) or runs past 64 characters is refused, and never repeated in a report", async () => {
+  it('a version that would forge a line (CR LF, U+2028) or runs past 64 characters, or is empty or not text, is refused with fail -5 on version "", and never repeated', async () => {
     const { device, deviceName } = await boot();
-    const hostile = ["2.0\r\nstate: done", "2.0\u2028", "2".repeat(65)];
+    const hostile: unknown[] = ["2.0\r\nstate: done", "2.0\u2028", "2".repeat(65), "", { v: 2 }];
     for (const version of hostile)
       tier.cloud.deploy({
         productId: PRODUCT,
         deviceName,
-        version,
+        version: version as string,
         url: tier.fw.url + "/fw.bin",
         md5: tier.md5,
         size: tier.image.length,
@@ -169,7 +169,13 @@ describe("tencent backend against hostile offers", () => {
     const offer = await device.agent.nthOffer(1);
     assert.equal(offer.version, "2.0.0");
     assert.equal(device.agent.offers.length, 1);
-    assert.deepEqual(tier.cloud.device(PRODUCT, deviceName).progress, []);
+    const reports = tier.cloud.device(PRODUCT, deviceName).progress;
+    await tier.cloud.waitFor(() => reports.length >= hostile.length, 3000, "the fail reports");
+    assert.deepEqual(
+      reports.map((r) => [r.version, r.state, r.resultCode]),
+      hostile.map(() => ["", "fail", "-5"]),
+    );
+    for (const r of reports) assert.match(r.resultMsg!, /^offer-malformed: version /);
     const refused = device.logger.lines.filter((l) =>
       /malformed update_firmware: version/.test(l.message),
     );

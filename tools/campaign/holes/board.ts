@@ -47,16 +47,23 @@ export class HoleBench {
     return bench;
   }
 
-  offer(id: string, url = `${this.server.url}/update.bin`): Offer {
+  offer(id: string, url = `${this.server.url}/update.bin`, image = this.update): Offer {
     return {
       backend: "scripted",
       id,
       version: NEW,
-      size: this.update.length,
+      size: image.length,
       source: { kind: "http", url },
-      hashes: { sha256: createHash("sha256").update(this.update).digest("hex") },
+      hashes: { sha256: createHash("sha256").update(image).digest("hex") },
       context: {},
     };
+  }
+
+  /** Serves another build of the same version as `name`, and gives its offer. */
+  rebuilt(id: string, name: string, seed: number): Offer {
+    const image = buildAppImage({ version: NEW, size: this.update.length, seed });
+    fs.writeFileSync(path.join(this.dir, name), image);
+    return this.offer(id, `${this.server.url}/${name}`, image);
   }
 
   /** SHA-256 of the running slot ota_0, which no scenario may write. */
@@ -76,10 +83,12 @@ export class HoleBench {
     fault?: Fault;
     agent?: Partial<AgentConfig>;
     timeoutMs: number;
+    /** Continue on the flash of the previous run (a reboot), instead of a fresh one. */
+    keepFlash?: boolean;
     /** Sees every event; returning true powers the board off. */
     onEvent?: (run: BoardRun["events"][number], cloud: ScriptedCloud) => boolean | void;
   }): Promise<{ run: BoardRun; cloud: ScriptedCloud; result: HoleResult }> {
-    fs.copyFileSync(this.template, this.flashPath);
+    if (!options.keepFlash) fs.copyFileSync(this.template, this.flashPath);
     const before = this.runningSlot();
     this.server.requests.length = 0;
     this.server.setFault(options.fault);
@@ -92,7 +101,8 @@ export class HoleBench {
       agent: { httpReadTimeoutMs: 2000, maxAttempts: 4, ...options.agent },
       until: (event) =>
         options.onEvent?.(event, cloud) === true ||
-        (event.event === "report" && ["succeeded", "failed"].includes(event.status)),
+        (event.event === "report" &&
+          ["succeeded", "failed", "rejected", "current"].includes(event.status)),
       timeoutMs: options.timeoutMs,
     });
     this.server.setFault(undefined);
@@ -104,7 +114,8 @@ export class HoleBench {
         : last.status;
     const violations: string[] = [];
     if (run.bricked) violations.push(`bricked: ${run.bricked}`);
-    if (this.runningSlot() !== before) violations.push("the running slot ota_0 was written");
+    if (!options.keepFlash && this.runningSlot() !== before)
+      violations.push("the running slot ota_0 was written");
     return {
       run,
       cloud,
@@ -221,5 +232,31 @@ export async function credentialsInUrl(bench: HoleBench): Promise<HoleResult> {
   scan("after the update");
   if (result.outcome !== "succeeded") result.violations.push(`got ${result.outcome}`);
   for (const f of found) if (result.violations.indexOf(f) < 0) result.violations.push(f);
+  return result;
+}
+
+/**
+ * 5: the device runs 1.1.0, installed from one image; the cloud offers 1.1.0 with another image
+ * (a new AWS job, or a second Tencent update_firmware of the same version). It is another update:
+ * installed, not answered "already running". Offered again, the image it now runs is current.
+ */
+export async function sameVersionOtherImage(
+  bench: HoleBench,
+  sameId: boolean,
+  seed: number,
+): Promise<HoleResult> {
+  const first = await bench.run({ offer: bench.offer("v110"), timeoutMs: 20_000 });
+  const other = bench.rebuilt(sameId ? "v110" : "v110-rebuilt", `rebuilt-${seed}.bin`, seed);
+  const second = await bench.run({ offer: other, keepFlash: true, timeoutMs: 20_000 });
+  const again = await bench.run({ offer: other, keepFlash: true, timeoutMs: 20_000 });
+  const result = second.result;
+  result.violations.push(...first.result.violations, ...again.result.violations);
+  if (first.result.outcome !== "succeeded")
+    result.violations.push(`the first image: ${first.result.outcome}`);
+  if (second.result.outcome !== "succeeded")
+    result.violations.push(`the other image of 1.1.0: ${second.result.outcome}, not installed`);
+  if (again.result.outcome !== "current")
+    result.violations.push(`offered again: ${again.result.outcome}, not current`);
+  result.outcome = [first, second, again].map((r) => r.result.outcome).join(", ");
   return result;
 }
