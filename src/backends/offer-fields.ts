@@ -11,10 +11,10 @@ import {
   isPrintableAsciiText,
   someChar,
   isLineTerminator,
-  startsWithIgnoringCase,
   trim,
 } from "../core/util/chars";
 import { hasUnsafeCharacters, quoted } from "../core/util/text";
+import { httpSchemeLength } from "../core/util/url-parts";
 
 /**
  * Longest URL an offer may carry: AWS OTA's OTA_REQUEST_URL_MAX_SIZE, sized for S3 presigned
@@ -51,11 +51,7 @@ export function sizeProblem(what: string, value: unknown): string {
 
 /** ^https?:\/\/[^/?#]+([/?#].*)?$/i: an authority, then nothing or a path, query or fragment. */
 function isHttpUrl(value: string): boolean {
-  const scheme = startsWithIgnoringCase(value, "https://")
-    ? 8
-    : startsWithIgnoringCase(value, "http://")
-      ? 7
-      : 0;
+  const scheme = httpSchemeLength(value);
   if (scheme === 0) return false;
   const rest = indexOfAny(value, "/?#", scheme);
   if (rest < 0) return value.length > scheme;

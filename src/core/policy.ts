@@ -15,8 +15,8 @@ import {
   isSpace,
   skipWhile,
   someChar,
-  startsWithIgnoringCase,
 } from "./util/chars";
+import { httpSchemeLength } from "./util/url-parts";
 import { compareVersions } from "./version";
 
 /** Which image URLs the device fetches; an absent field is the strict default. */
@@ -131,11 +131,7 @@ export interface UrlOrigin {
 // In the terms of a regular expression (case ignored):
 // ^(https?):\/\/(?:[^@\\/?#\s]*@)?([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?(?:[/?#][^\s\\]*)?$
 function splitHttpUrl(url: string): { scheme: string; host: string; port: string } | undefined {
-  const start = startsWithIgnoringCase(url, "https://")
-    ? 8
-    : startsWithIgnoringCase(url, "http://")
-      ? 7
-      : 0;
+  const start = httpSchemeLength(url);
   if (start === 0) return undefined;
   const userinfoEnd = indexWhere(url, (code) => code === 64 || isAuthorityStop(code), start);
   const hostStart = url.charAt(userinfoEnd) === "@" ? userinfoEnd + 1 : start;

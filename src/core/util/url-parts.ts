@@ -27,6 +27,12 @@ export function brokerParts(url: string): BrokerParts | undefined {
   return at === url.length ? { secure, host: url.substring(start, end), port } : undefined;
 }
 
+/** The length of "http://" or "https://" (either in any case) at the start of `url`, or 0. */
+export function httpSchemeLength(url: string): number {
+  if (startsWithIgnoringCase(url, "https://")) return 8;
+  return startsWithIgnoringCase(url, "http://") ? 7 : 0;
+}
+
 export interface HttpTarget {
   /** "http" or "https" as written, in either case. */
   scheme: string;
@@ -42,11 +48,7 @@ export interface HttpTarget {
  * host runs to the first "/", "?", "#" or ":", a ":" without digits starts the path.
  */
 export function httpTarget(url: string): HttpTarget | undefined {
-  const start = startsWithIgnoringCase(url, "https://")
-    ? 8
-    : startsWithIgnoringCase(url, "http://")
-      ? 7
-      : 0;
+  const start = httpSchemeLength(url);
   if (start === 0) return undefined;
   const hostEnd = indexOfAny(url, "/?#:", start);
   const end = hostEnd < 0 ? url.length : hostEnd;
