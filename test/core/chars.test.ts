@@ -155,6 +155,16 @@ describe("scanners match the string methods they replace", () => {
       RUNS,
     );
   });
+  it("charsBetween", () => {
+    fc.assert(
+      fc.property(textOf("ab\u2028\u00e9"), fc.nat(50), fc.nat(50), (t, a, b) => {
+        const start = Math.min(a, b, t.length);
+        const end = Math.min(Math.max(a, b), t.length);
+        return chars.charsBetween(t, start, end) === t.substring(start, end);
+      }),
+      RUNS,
+    );
+  });
   it("withoutTrailing, withoutPrefix and indexOfAny", () => {
     fc.assert(
       fc.property(textOf("=a?#k: y"), (t) => {

@@ -123,11 +123,22 @@ export function indexOfAny(text: string, chars: string, from = 0): number {
   return indexWhere(text, (code) => chars.indexOf(String.fromCharCode(code)) >= 0, from);
 }
 
+/**
+ * text.substring(start, end), built with charAt: on a string holding a non-ASCII character,
+ * Espruino 2v29's substring, slice and substr count bytes of its UTF-8 while length, charAt and
+ * charCodeAt count characters ("a\u2028c".substring(2) is "\u0080\u00a8c" there).
+ */
+export function charsBetween(text: string, start: number, end: number): string {
+  let out = "";
+  for (let i = start; i < end; i++) out += text.charAt(i);
+  return out;
+}
+
 /** text.replace(/^\s+|\s+$/g, "") */
 export function trim(text: string): string {
   let end = text.length;
   while (end > 0 && isSpace(text.charCodeAt(end - 1))) end--;
-  return text.substring(skipWhile(text.substring(0, end), isSpace), end);
+  return charsBetween(text, skipWhile(text, isSpace), end);
 }
 
 /** text.replace(/[class]+/g, ""), with `test` as the class. */

@@ -3,7 +3,7 @@
 // documents and in logs: cleaned here, one way for every backend, it cannot start a new line or a
 // new field there, and it stays short.
 
-import { trim } from "./chars";
+import { charsBetween, trim } from "./chars";
 
 /** Longest free text sent to a cloud in one field (AWS statusDetails value, fw_error, result_msg). */
 export const MAX_REPORT_TEXT = 256;
@@ -57,19 +57,18 @@ export function hasUnsafeCharacters(value: string): boolean {
  * inside a surrogate pair) to end in "...".
  */
 export function cleanText(value: string, max: number = MAX_REPORT_TEXT): string {
+  // charAt, not substring: see charsBetween.
   let replaced = "";
-  let start = 0;
   for (let i = 0; i < value.length; i++) {
-    const unsafe = isUnsafe(value.charCodeAt(i));
-    if (!unsafe && !isLoneSurrogate(value, i)) continue;
-    replaced += value.substring(start, i) + (unsafe ? " " : "?");
-    start = i + 1;
+    if (isUnsafe(value.charCodeAt(i))) replaced += " ";
+    else if (isLoneSurrogate(value, i)) replaced += "?";
+    else replaced += value.charAt(i);
   }
-  const out = trim(replaced + value.substring(start));
+  const out = trim(replaced);
   if (out.length <= max) return out;
   let end = Math.max(0, max - 3);
   if (isHighSurrogate(out.charCodeAt(end - 1))) end--;
-  return out.substring(0, end) + "...";
+  return charsBetween(out, 0, end) + "...";
 }
 
 /** Any value for an error message: as JSON, cleaned, and at most `max` characters. */
