@@ -1,6 +1,7 @@
 // statusDetails as the service takes them (string values of at most 1024 characters, no control
 // characters, keys of [a-zA-Z0-9:_-], at most 10 pairs), and what each agent report puts there.
 import type { Report } from "../../core/offer";
+import { isAlphanumericText } from "../../core/util/chars";
 import { MAX_REPORT_TEXT, cleanText } from "../../core/util/text";
 
 /**
@@ -21,7 +22,7 @@ export function cleanDetails(details: Record<string, string>): Record<string, st
   let count = 0;
   for (const key in details) {
     const value = detailValue(String(details[key]));
-    if (value === "" || !/^[a-zA-Z0-9:_-]{1,128}$/.test(key) || count === MAX_DETAILS) continue;
+    if (value === "" || !isAlphanumericText(key, 1, 128, ":_-") || count === MAX_DETAILS) continue;
     out[key] = value;
     count++;
   }

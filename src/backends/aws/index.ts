@@ -22,7 +22,7 @@ import { isTerminal, readExecution, type Execution, type JobState } from "./exec
 import { parseJobDocument } from "./job-document";
 import { JobsRequests } from "./requests";
 import { judgeReply } from "./update-reply";
-import { JOB_ID, THING_NAME, jobsTopic, parseJobsTopic } from "./topics";
+import { isJobId, isThingName, jobsTopic, parseJobsTopic } from "./topics";
 
 export { MAX_DETAIL_LENGTH, detailValue, reportDetails } from "./details";
 export { parseJobDocument } from "./job-document";
@@ -59,7 +59,7 @@ class AwsJobsBackend implements AwsBackend {
     private readonly config: AwsConfig,
     private readonly deps: AwsDeps,
   ) {
-    if (!THING_NAME.test(config.thingName))
+    if (!isThingName(config.thingName))
       throw otaError(
         "internal",
         "AWS thing name " + quoted(config.thingName) + " is not 1-128 of [a-zA-Z0-9:_-]",
@@ -308,7 +308,7 @@ class AwsJobsBackend implements AwsBackend {
         );
     }
     if (!execution) return;
-    if (!JOB_ID.test(execution.jobId)) {
+    if (!isJobId(execution.jobId)) {
       this.log("warn", "ignored a job whose id is not 1-64 of [a-zA-Z0-9_-]", {
         jobId: execution.jobId,
       });
@@ -587,7 +587,7 @@ class AwsJobsBackend implements AwsBackend {
 
   private async send(report: Report): Promise<void> {
     const offer = report.offer;
-    if (!JOB_ID.test(offer.id))
+    if (!isJobId(offer.id))
       throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     let job = this.state(offer.id);
     if (!job) {
@@ -632,7 +632,7 @@ class AwsJobsBackend implements AwsBackend {
 
   async refresh(offer: Offer): Promise<Offer | undefined> {
     // The offer may come back from storage: its id is checked before it names any topic.
-    if (!JOB_ID.test(offer.id))
+    if (!isJobId(offer.id))
       throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     const job = this.state(offer.id) || this.remember(offer.id, "IN_PROGRESS");
     const execution = await this.describe(job);
