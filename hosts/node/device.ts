@@ -141,6 +141,27 @@ export function untrustedServer(error: unknown): string | undefined {
   );
 }
 
+/** CONNACK return codes that mean the broker does not accept who the device says it is. */
+const CREDENTIAL_REFUSALS: Record<number, string> = {
+  4: "bad user name or password",
+  5: "not authorized",
+  134: "bad user name or password",
+  135: "not authorized",
+};
+
+/**
+ * A broker's refusal of the device's credentials in words that name the likely causes (a token
+ * the server does not know yet, a secret changed on the server); undefined for other errors.
+ */
+export function refusedCredentials(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== "number" || CREDENTIAL_REFUSALS[code] === undefined) return undefined;
+  return (
+    `the broker refused the device's credentials (CONNACK ${code}: ${CREDENTIAL_REFUSALS[code]}): ` +
+    "a token or secret the server does not know, or no longer accepts"
+  );
+}
+
 /**
  * A response Node's parser refused (headers past its 16 KiB limit, malformed ones), in words; the
  * same server answers the same way every time, so it is not retried. Undefined for other errors.
@@ -236,21 +257,19 @@ async function runOneBoot(
     nativeSignatures: nodeSignatures,
   };
   const cloud = options.cloud;
-  // Each failed connection attempt is told once in a row, not every second of a reconnect loop.
-  let lastFailure = "";
+  // Every failed attempt is told, with the wait before the next: the backoff keeps them few.
   const mqtt = connectMqtt({
     url: cloud.brokerUrl,
     ...cloud.identity,
     ...cloud.tls,
-    onError: (error) => {
-      const why = untrustedServer(error);
-      const message = `MQTT connection to ${cloud.brokerUrl} failed: ${why ?? error.message}`;
-      if (message === lastFailure) return;
-      lastFailure = message;
-      logger.log(why === undefined ? "warn" : "error", message);
+    onError: (error, retryInMs) => {
+      const why = untrustedServer(error) ?? refusedCredentials(error);
+      logger.log(
+        why === undefined ? "warn" : "error",
+        `MQTT connection to ${cloud.brokerUrl} failed: ${why ?? error.message}; trying again in ${retryInMs} ms`,
+      );
     },
   });
-  mqtt.onConnect(() => (lastFailure = ""));
   const backend = cloud.createBackend({
     mqtt,
     clock: nodeClock,

@@ -14,11 +14,17 @@ export interface MqttConnectOptions {
   key?: string;
   rejectUnauthorized?: boolean;
   keepaliveSeconds?: number;
+  /** First wait before connecting again after a failure (1000 ms); it doubles up to reconnectMaxMs. */
   reconnectMs?: number;
+  /** Longest wait between two connection attempts (60000 ms). */
+  reconnectMaxMs?: number;
   /** Clean session: true (default) as the seeds' devices connect. */
   clean?: boolean;
-  /** Each failed connection attempt (refused, TLS handshake...): mqtt.js retries on its own. */
-  onError?: (error: Error) => void;
+  /**
+   * Each failed connection attempt (refused, TLS handshake...), and the wait before the next one:
+   * the port keeps trying, as a board does, whatever the broker answered.
+   */
+  onError?: (error: Error, retryInMs: number) => void;
 }
 
 export function connectMqtt(options: MqttConnectOptions): MqttClient {
@@ -32,6 +38,9 @@ export function connectMqtt(options: MqttConnectOptions): MqttClient {
     rejectUnauthorized: options.rejectUnauthorized ?? true,
     keepalive: options.keepaliveSeconds ?? 30,
     reconnectPeriod: options.reconnectMs ?? 1000,
+    // A refused CONNACK (bad credentials, not authorized) ends mqtt.js's reconnection by default,
+    // and with it the process; a board keeps asking, since credentials get fixed on the server.
+    reconnectOnConnackError: true,
     connectTimeout: 10_000,
     clean: options.clean ?? true,
     protocolVersion: 4,
@@ -43,14 +52,26 @@ export function connectMqtt(options: MqttConnectOptions): MqttClient {
     const message = { topic, payload: new Uint8Array(payload) };
     for (const handler of messageHandlers) handler(message);
   });
+  const firstWait = options.reconnectMs ?? 1000;
+  const longestWait = Math.max(firstWait, options.reconnectMaxMs ?? 60_000);
+  let failures = 0;
   client.on("connect", (connack) => {
+    failures = 0;
+    client.options.reconnectPeriod = firstWait;
     for (const handler of connectHandlers) handler(connack.sessionPresent);
   });
   client.on("close", () => {
     for (const handler of disconnectHandlers) handler("connection closed");
   });
-  // Errors also surface through close/reconnect; without a listener mqtt.js would throw.
-  client.on("error", (error) => options.onError?.(error));
+  // Errors also surface through close/reconnect; without a listener mqtt.js would throw. Each
+  // failure in a row doubles the wait before the next attempt (with jitter, so that a fleet
+  // refused together does not come back together).
+  client.on("error", (error) => {
+    const ceiling = Math.min(longestWait, firstWait * Math.pow(2, Math.min(failures++, 20)));
+    const wait = Math.max(firstWait, Math.floor(ceiling * (0.5 + Math.random() / 2)));
+    client.options.reconnectPeriod = wait;
+    options.onError?.(error, wait);
+  });
 
   return {
     get connected() {

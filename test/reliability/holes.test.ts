@@ -10,6 +10,7 @@ import {
   sameVersionOtherImage,
   trickle,
 } from "../../tools/campaign/holes/board";
+import { refusedCredentials } from "../../tools/campaign/holes/refused";
 import { makePki } from "../support/certs";
 
 describe("holes found from outside, on the simulated board", () => {
@@ -54,6 +55,13 @@ describe("holes found from outside, on the simulated board", () => {
 
   it("credentials in the image URL (user:password, presigned query) are never written to flash", async () => {
     const result = await credentialsInUrl(bench);
+    assert.deepEqual(result.violations, [], result.outcome);
+  });
+});
+
+describe("holes found from outside, on the command line", () => {
+  it("a device whose credentials the broker refuses says so, stays up, retries with backoff, and connects once the server knows it", async () => {
+    const result = await refusedCredentials();
     assert.deepEqual(result.violations, [], result.outcome);
   });
 });
