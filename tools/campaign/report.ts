@@ -3,6 +3,7 @@
 import type { BackendCutSummary } from "./backend-cuts";
 import type { ChaosSummary } from "./chaos";
 import type { FuzzFigure } from "./fuzz";
+import type { HoleFigure } from "./holes/index";
 import type { HostileResult } from "./hostile";
 import type { LoadFigure } from "./load";
 import type { PowerCutSummary } from "./powercut";
@@ -254,6 +255,36 @@ const SECTIONS: Record<string, (r: SavedResult) => string> = {
           list(c.faults),
           c.outages,
           `${(c.medianMs / 1000).toFixed(1)} s / ${(c.maxMs / 1000).toFixed(1)} s`,
+        ]),
+      ),
+      "",
+      provenance(r),
+    ].join("\n");
+  },
+  holes(r) {
+    const figures = r.figures as HoleFigure[];
+    return [
+      "## 6. Holes found from outside",
+      "",
+      "An attack from outside through the real command line (62 runs across the three clouds, 18",
+      "hostile servers, about 60 malformed offers) found ten holes. Each is replayed here against",
+      "the code that closed it (tools/campaign/holes): on the simulated board with the real agent,",
+      "through each cloud's local emulation and a real broker, or with the CLI device as its own",
+      "process. The slow scenarios run a quarter as often. The tests that fail on the code before",
+      "the fixes: test/reliability/holes.test.ts (items 2, 3, 4, 5, 7, 9),",
+      "test/backends/aws/stale-next.test.ts (1), test/backends/tencent/hardening.test.ts and",
+      "test/backends/thingsboard/hardening.test.ts (6, 8), and for item 10 the duplicate offer",
+      'raced "withdraws on unassignment" in test/backends/thingsboard/backend.test.ts.',
+      "",
+      table(
+        ["item", "scenario", "runs", "violations", "outcomes", "time"],
+        figures.map((f) => [
+          f.item,
+          f.scenario,
+          f.runs,
+          verdict(f.violations),
+          list(f.outcomes),
+          `${Math.round(f.ms / 1000)} s`,
         ]),
       ),
       "",

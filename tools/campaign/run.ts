@@ -11,6 +11,7 @@ import * as prettier from "prettier";
 import { backendPowerCuts } from "./backend-cuts";
 import { networkChaos } from "./chaos";
 import { FUZZ_TARGETS } from "./fuzz";
+import { runHoles } from "./holes/index";
 import { runHostile } from "./hostile";
 import { loadTest } from "./load";
 import { powerCutSweep } from "./powercut";
@@ -29,6 +30,7 @@ interface Settings {
   fuzzCases: number;
   seed: number;
   devices: number;
+  holesRuns: number;
 }
 
 const PARTS: Record<string, (s: Settings) => Promise<unknown>> = {
@@ -96,6 +98,9 @@ const PARTS: Record<string, (s: Settings) => Promise<unknown>> = {
     }
     return out;
   },
+  async holes(s) {
+    return runHoles(s.holesRuns, progress);
+  },
   async load(s) {
     return loadTest({ devices: s.devices, imageSize: 128 * 1024, timeoutMs: 120_000 });
   },
@@ -118,6 +123,7 @@ async function main(argv: string[]): Promise<void> {
     fuzzCases: Number(option(argv, "fuzz-cases") ?? 100_000),
     seed: Number(option(argv, "seed") ?? 20261122),
     devices: Number(option(argv, "devices") ?? 200),
+    holesRuns: Number(option(argv, "holes-runs") ?? 20),
   };
   const parts = argv.includes("--render")
     ? []
@@ -164,6 +170,7 @@ function commandFor(part: string, s: Settings): string {
   if (part === "sigkill") flags.push(`--sigkill-runs ${s.sigkillRuns}`);
   if (part === "fuzz") flags.push(`--fuzz-cases ${s.fuzzCases}`);
   if (part === "load") flags.push(`--devices ${s.devices}`);
+  if (part === "holes") flags.push(`--holes-runs ${s.holesRuns}`);
   return `npm run campaign -- ${flags.join(" ")}`;
 }
 
