@@ -102,7 +102,7 @@ export interface Env {
 }
 
 /** One minute of the local cloud, in ms: step timeouts run in a test's time. */
-export const MINUTE_MS = 400;
+export const MINUTE_MS = 1200;
 
 export async function startEnv(kind: BrokerKind): Promise<Env> {
   const pki = makePki();
