@@ -22,7 +22,8 @@ import type {
   NativeSignatures,
   SlotWriter,
 } from "./ports";
-import { SignatureCheck, type TrustedKey } from "./signature/check";
+import { SignatureCheck } from "./signature/check";
+import type { TrustedKey } from "./signature/keys";
 import type { ByteSource } from "./source";
 
 export interface TransferConfig {
@@ -101,7 +102,13 @@ class Checks {
       this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
     const keys = context.trustedKeys;
     if (keys && keys.length > 0)
-      this.signature = new SignatureCheck(context.offer, keys, native, context.nativeSignatures);
+      this.signature = new SignatureCheck(
+        context.offer.size,
+        context.offer.signature ? context.offer.signature.value : undefined,
+        keys,
+        native,
+        context.nativeSignatures,
+      );
   }
 
   update(chunk: Uint8Array): void {

@@ -190,7 +190,7 @@ describe("esp32 host: whole updates in XS", () => {
     assert.match(
       reasonOf(foreign),
       new RegExp(
-        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+        `^signature-invalid: signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
       ),
     );
     // The bootloader still boots the factory image, as before the update.

@@ -218,7 +218,7 @@ describe("espruino build: whole updates in a restricted realm", () => {
     assert.match(
       reasonOf(foreign),
       new RegExp(
-        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+        `^signature-invalid: signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
       ),
     );
     // No boot state was written: the boot file runs slot A at the next start, nothing is pending.

@@ -84,7 +84,7 @@ test("attack: an image signed with the attacker's own key is refused (key)", asy
   assertRefused(
     await update(offerOf(signed, "1.1.0")),
     new RegExp(
-      `signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+      `signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
     ),
   );
 });
@@ -125,7 +125,7 @@ test("a detached signature in the offer (AWS code signing) installs; a wrong one
       offerOf(raw, "1.1.0", { signature: { algorithm: "ecdsa-p256-sha256", value: other } }),
     ),
     new RegExp(
-      `does not verify over the image \\(SHA-256 ${raw.sha256}\\) with any trusted key \\(${vendor.keyIdHex}\\)`,
+      `does not verify over the image \\(SHA-256 ${raw.sha256}\\) with any trusted key \\(${vendor.digestHex}\\)`,
     ),
   );
   assertRefused(
