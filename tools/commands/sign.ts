@@ -51,7 +51,9 @@ export function keygenCommand(argv: string[]): void {
   const prefix = required(values, "out", KEYGEN_USAGE);
   const scheme = values.scheme === undefined ? "ecdsa256" : values.scheme;
   if (scheme !== "ecdsa256" && scheme !== "rsa3072")
-    throw new UsageError(`--scheme is ecdsa256 or rsa3072, not "${String(scheme)}"\n\n${KEYGEN_USAGE}`);
+    throw new UsageError(
+      `--scheme is ecdsa256 or rsa3072, not "${String(scheme)}"\n\n${KEYGEN_USAGE}`,
+    );
   const privateFile = `${prefix}.pem`;
   const publicFile = `${prefix}.pub.pem`;
   for (const file of [privateFile, publicFile]) {

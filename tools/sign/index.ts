@@ -73,7 +73,10 @@ export function loadSigningKey(pem: string): SigningKey {
     throw new Error(
       "this is a public key or certificate: signing needs the private key (KEY.pem, not KEY.pub.pem)",
     );
-  if (pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----") || pem.includes("Proc-Type: 4,ENCRYPTED"))
+  if (
+    pem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+    pem.includes("Proc-Type: 4,ENCRYPTED")
+  )
     throw new Error(
       "the key is encrypted: give an unencrypted copy (openssl pkey -in KEY -out PLAIN.pem)",
     );
@@ -123,11 +126,14 @@ export function readSigningKeyFile(file: string): SigningKey {
 
 /** The public half of a key (private or public) as the core reads keys. */
 export function publicKeyOf(key: crypto.KeyObject): PublicKey {
-  const jwk = crypto.createPublicKey(key).export({ format: "jwk" });
+  const jwk = (key.type === "public" ? key : crypto.createPublicKey(key)).export({ format: "jwk" });
   if (jwk.kty === "RSA")
     return {
       modulus: Buffer.from(jwk.n!, "base64url"),
-      exponent: Buffer.from(jwk.e!, "base64url").readUIntBE(0, Buffer.from(jwk.e!, "base64url").length),
+      exponent: Buffer.from(jwk.e!, "base64url").readUIntBE(
+        0,
+        Buffer.from(jwk.e!, "base64url").length,
+      ),
     };
   const x = Buffer.from(jwk.x!, "base64url");
   const y = Buffer.from(jwk.y!, "base64url");

@@ -177,7 +177,9 @@ export class SignatureCheck {
         `signature: block ${forged.index} names trusted key ${forged.keyDigest} and the right ` +
           `digest, but its ${forged.scheme} signature does not verify: it is forged or corrupt`,
       );
-    const named = blocks.map((block) => `${block.keyDigest} (block ${block.index}, ${block.scheme})`);
+    const named = blocks.map(
+      (block) => `${block.keyDigest} (block ${block.index}, ${block.scheme})`,
+    );
     throw invalid(
       `signature key: the image is signed with key ${named.join(", ")}; this device trusts ` +
         digestsOf(this.keys),

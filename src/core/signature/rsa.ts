@@ -32,7 +32,6 @@ function limbsFromLE(bytes: Uint8Array, offset: number): Limbs {
   return out;
 }
 
-
 function limbsToBE(a: Limbs): Uint8Array {
   const out = new Uint8Array(RSA_BYTES);
   for (let i = 0; i < LIMBS; i++) {
