@@ -175,11 +175,12 @@ function publicOperation(key: RsaKey, signatureLE: Uint8Array): Uint8Array | und
   montgomery(base, s, limbsFromLE(key.rr, 0), m);
   const acc = new Int32Array(LIMBS);
   for (let i = 0; i < LIMBS; i++) acc[i] = base[i];
-  let top = 31;
-  while (top > 0 && Math.floor(key.exponent / Math.pow(2, top)) % 2 === 0) top--;
-  for (let bit = top - 1; bit >= 0; bit--) {
+  // The exponent's bits, high to low, by halving (exact, where Math.pow is not on every engine).
+  const bits: number[] = [];
+  for (let e = key.exponent; e > 0; e = (e - (e % 2)) / 2) bits.unshift(e % 2);
+  for (let bit = 1; bit < bits.length; bit++) {
     montgomery(acc, acc, acc, m);
-    if (Math.floor(key.exponent / Math.pow(2, bit)) % 2 === 1) montgomery(acc, acc, base, m);
+    if (bits[bit] === 1) montgomery(acc, acc, base, m);
   }
   const one = new Int32Array(LIMBS);
   one[0] = 1;

@@ -132,6 +132,13 @@ export function verifyBlock(block: SignatureBlockV2, digest: Uint8Array): boolea
   return verifyP256(pointOfFields(block.key), digest, ecdsaSignatureOf(block));
 }
 
+/** A copy of bytes[from..to): Espruino's Uint8Array slice() gives a plain array, not a Uint8Array. */
+function copyOf(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  const out = new Uint8Array(to - from);
+  out.set(bytes.subarray(from, to));
+  return out;
+}
+
 function parseBlock(sector: Uint8Array, index: number): SignatureBlockV2 {
   const at = index * BLOCK_SIZE;
   const block = sector.subarray(at, at + BLOCK_SIZE);
@@ -162,14 +169,14 @@ function parseBlock(sector: Uint8Array, index: number): SignatureBlockV2 {
       `${where} has version ${version}; Secure Boot V2 blocks are 2 (RSA-3072) or 3 (ECDSA)`,
     );
   }
-  const key = block.slice(KEY_AT, KEY_AT + keyBytes);
+  const key = copyOf(block, KEY_AT, KEY_AT + keyBytes);
   return {
     index,
     scheme,
-    imageDigest: block.slice(DIGEST_AT, DIGEST_AT + 32),
+    imageDigest: copyOf(block, DIGEST_AT, DIGEST_AT + 32),
     key,
     keyDigest: keyDigestOf(key),
-    signature: block.slice(KEY_AT + keyBytes, KEY_AT + keyBytes + signatureBytes),
+    signature: copyOf(block, KEY_AT + keyBytes, KEY_AT + keyBytes + signatureBytes),
   };
 }
 
