@@ -3,7 +3,7 @@
 // with the agent's own verifier (src/core/signature), as a device would.
 import * as fs from "node:fs";
 import { SignatureCheck } from "../../src/core/signature/check";
-import { trustedKey, type TrustedKey } from "../../src/core/signature/keys";
+import { trustedKey } from "../../src/core/signature/keys";
 import {
   generateSigningKey,
   hasSignatureSector,
@@ -109,22 +109,30 @@ export function signCommand(argv: string[]): void {
   );
 }
 
-/** A trusted key from a file: PEM, a binary 32-byte digest, or text (hex digest or point). */
-function readTrustedKey(file: string): TrustedKey {
+/**
+ * A key file as the text the agent's `trustedKeys` takes: PEM or hex as it is, a binary 32-byte SBv2
+ * digest (espsecure digest_sbv2_public_key) or a raw 64-byte V1 public key (X || Y) as hex.
+ * Throws naming the file unless the agent accepts the key.
+ */
+export function trustedKeyText(file: string): string {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
   } catch (error) {
     throw new Error(`cannot read the key ${file}: ${(error as Error).message}`, { cause: error });
   }
+  const text =
+    bytes.length === 32
+      ? bytes.toString("hex")
+      : bytes.length === 64
+        ? "04" + bytes.toString("hex")
+        : bytes.toString("utf8");
   try {
-    if (bytes.length === 32) return { digest: bytes.toString("hex") };
-    // espsecure's raw V1 public key: X || Y.
-    if (bytes.length === 64) return trustedKey("04" + bytes.toString("hex"));
-    return trustedKey(bytes.toString("utf8"));
+    trustedKey(text);
   } catch (error) {
     throw new Error(`key ${file}: ${(error as Error).message}`, { cause: error });
   }
+  return text;
 }
 
 export function verifyCommand(argv: string[]): void {
@@ -137,7 +145,7 @@ export function verifyCommand(argv: string[]): void {
   const imageFile = required(values, "image", VERIFY_USAGE);
   const keyFiles = (values.key as string[] | undefined) || [];
   if (keyFiles.length === 0) throw new UsageError(`--key is required\n\n${VERIFY_USAGE}`);
-  const keys = keyFiles.map(readTrustedKey);
+  const keys = keyFiles.map((file) => trustedKey(trustedKeyText(file)));
   const image = new Uint8Array(fs.readFileSync(imageFile));
   const check = new SignatureCheck(image.length, undefined, keys);
   // Fed as a download would be, in pieces.

@@ -42,7 +42,8 @@ export function trustedKey(text: string): TrustedKey {
     if (!digest) throw otaError("signature-invalid", `key: "${text}" is not hex`);
     return { digest: hex.toLowerCase() };
   }
-  if (hex.length !== 130)
+  // Other hex is taken as a point, so that its refusal says what is wrong with it.
+  if (hex.length === 0 || !fromHex(hex))
     throw otaError(
       "signature-invalid",
       "key: expected a PEM public key or certificate (ECDSA P-256 or RSA-3072), the 64 hex digits " +
