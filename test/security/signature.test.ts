@@ -105,7 +105,11 @@ test("attack: a forged block that names the right key and digest is refused (sig
   // r starts 101 bytes into block 0; the block's CRC-32 is made right again, as a forger would.
   const block = bytes.subarray(bytes.length - 4096, bytes.length - 4096 + 1216);
   block[105] ^= 1;
-  new DataView(block.buffer, block.byteOffset).setUint32(1196, crc32(block.subarray(0, 1196)), true);
+  new DataView(block.buffer, block.byteOffset).setUint32(
+    1196,
+    crc32(block.subarray(0, 1196)),
+    true,
+  );
   const forged = bench.file("forged.bin", bytes);
   assertRefused(
     await update(offerOf(forged, "1.1.0")),

@@ -385,6 +385,8 @@ describe("otaflow keygen, sign and verify", () => {
   });
 
   it("verify accepts espsecure's signatures and refuses its corrupted copies, with the reason", async () => {
+    const verifyVector = (file: string, key: string) =>
+      cli(["verify", "--image", path.join(VECTORS, file), "--key", path.join(VECTORS, key)]);
     const accept: [string, string, RegExp][] = [
       [
         "app-32k.sbv2-a.bin",
@@ -409,13 +411,7 @@ describe("otaflow keygen, sign and verify", () => {
       ["app-32k.sbv1.bin", "sbv1-key.pub.raw", /V1 trailer, ECDSA P-256/],
     ];
     for (const [file, key, said] of accept) {
-      const result = await cli([
-        "verify",
-        "--image",
-        path.join(VECTORS, file),
-        "--key",
-        path.join(VECTORS, key),
-      ]);
+      const result = await verifyVector(file, key);
       assert.equal(result.code, 0, `${file} ${key}: ${result.stderr}`);
       assert.match(result.stdout, said);
     }
@@ -452,13 +448,7 @@ describe("otaflow keygen, sign and verify", () => {
       ],
     ];
     for (const [file, key, said] of refuse) {
-      const result = await cli([
-        "verify",
-        "--image",
-        path.join(VECTORS, file),
-        "--key",
-        path.join(VECTORS, key),
-      ]);
+      const result = await verifyVector(file, key);
       assert.equal(result.code, 1, `${file} ${key}: ${result.stdout}`);
       assert.match(result.stderr, said, file);
     }

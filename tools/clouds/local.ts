@@ -129,7 +129,11 @@ export async function startLocalCloud(
       md5: createHash("md5").update(bytes).digest("hex"),
       sha256: createHash("sha256").update(bytes).digest("hex"),
       signature: detached ? signDetached(image, key) : undefined,
-      signed: !key ? "" : detached ? ", detached signature" : ", Secure Boot V2 signature sector appended",
+      signed: !key
+        ? ""
+        : detached
+          ? ", detached signature"
+          : ", Secure Boot V2 signature sector appended",
     };
   };
 
