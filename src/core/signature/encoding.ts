@@ -7,6 +7,7 @@ import { otaError } from "../errors";
 import { createDigest } from "../hash/index";
 import type { NativeDigests, SignatureStream } from "../ports";
 import { base64Decode, fromHex, toHex } from "../util/bytes";
+import { isSpace, removeChars } from "../util/chars";
 import { checkPublicKey, verifyP256 } from "./p256";
 
 type Fail = (message: string) => OtaError;
@@ -216,14 +217,14 @@ function keyOfPem(blocks: PemBlock[]): PublicKey {
   for (let i = 0; i < blocks.length; i++) {
     const { label, body } = blocks[i];
     if (label !== "PUBLIC KEY" && label !== "CERTIFICATE" && label !== "RSA PUBLIC KEY") continue;
-    const der = base64Decode(body.replace(/\s+/g, ""));
+    const der = base64Decode(removeChars(body, isSpace));
     if (!der) throw keyError(`the body of PEM "${label}" is not base64`);
     if (label === "RSA PUBLIC KEY") return rsaKeyOfDer(der, 0, der.length);
     return label === "CERTIFICATE" ? keyOfCertificate(der) : keyOfSpki(der, 0, der.length);
   }
   const labels = blocks.map((block) => `"${block.label}"`).join(", ");
   for (let i = 0; i < blocks.length; i++) {
-    if (/PRIVATE KEY/.test(blocks[i].label))
+    if (blocks[i].label.indexOf("PRIVATE KEY") >= 0)
       throw keyError(
         `this is a private key (PEM ${labels}); give the device the public key or the signer's certificate`,
       );
@@ -252,7 +253,7 @@ export function publicKeyFromText(text: string): Uint8Array {
       throw keyError("an RSA key, not an EC P-256 key: this signature form is ECDSA P-256 only");
     return key.point;
   }
-  const point = fromHex(text.replace(/[\s:]+/g, ""));
+  const point = fromHex(removeChars(text, (code) => code === 58 || isSpace(code)));
   if (!point || point.length === 0)
     throw keyError(
       "expected a PEM PUBLIC KEY or CERTIFICATE, or the hex of the 65-byte point 04 || X || Y",

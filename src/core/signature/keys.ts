@@ -3,6 +3,7 @@
 // point: a V1 trailer and afr_ota's detached signature name no key, so only a point can check them.
 import { otaError } from "../errors";
 import { fromHex } from "../util/bytes";
+import { isSpace, removeChars } from "../util/chars";
 import { publicKeyFromText, publicKeyOfPem, type PublicKey } from "./encoding";
 import { keyDigestOf, keyFieldsOf } from "./sector";
 
@@ -18,16 +19,6 @@ export function sbv2Digest(key: PublicKey): string {
   return keyDigestOf(keyFieldsOf(key));
 }
 
-/** The text without blanks and colons, as hex is often pasted. */
-function compact(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charAt(i);
-    if (c !== " " && c !== "\n" && c !== "\r" && c !== "\t" && c !== ":") out += c;
-  }
-  return out;
-}
-
 /**
  * A trusted key from its text: a PEM public key, certificate or RSA public key (ECDSA P-256 or
  * RSA-3072), the 64 hex digits of an SBv2 key digest, or the hex of a P-256 point. Throws
@@ -36,7 +27,8 @@ function compact(text: string): string {
 export function trustedKey(text: string): TrustedKey {
   const pem = publicKeyOfPem(text);
   if (pem) return { digest: sbv2Digest(pem), point: pem.point };
-  const hex = compact(text);
+  // Blanks and colons are allowed in hex, as it is often pasted.
+  const hex = removeChars(text, (code) => code === 58 || isSpace(code));
   if (hex.length === 64) {
     const digest = fromHex(hex);
     if (!digest) throw otaError("signature-invalid", `key: "${text}" is not hex`);
