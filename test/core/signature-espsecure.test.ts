@@ -107,7 +107,15 @@ describe("keys by their Secure Boot V2 digest", () => {
       () => trustedKey(pem),
       /key: an RSA-2048 key: Secure Boot V2 signs with RSA-3072/,
     );
-    assert.throws(() => trustedKey("12ab"), /the 64 hex digits of a Secure Boot V2 key digest/);
+    assert.throws(
+      () => trustedKey("not a key"),
+      /the 64 hex digits of a Secure Boot V2 key digest/,
+    );
+    // Other hex is read as a point, and refused as one.
+    assert.throws(
+      () => trustedKey("12ab"),
+      /the 65-byte uncompressed point 04 \|\| X \|\| Y, got 2 bytes/,
+    );
     assert.throws(() => trustedKey("zz".repeat(32)), /is not hex/);
   });
 });
