@@ -11,7 +11,7 @@ import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide, type KnownDigests } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
 import { CheckedRecord } from "../record";
-import { trustedKeys, type TrustedKey } from "../signature/check";
+import { trustedKeys, type TrustedKey } from "../signature/keys";
 import type { ByteSource } from "../source";
 import { transfer } from "../transfer";
 import { toHex } from "../util/bytes";
