@@ -137,7 +137,12 @@ export async function runBoard(options: BoardOptions): Promise<BoardRun> {
   let dead = false;
   let powerOff!: () => void;
   const off = new Promise<void>((resolve) => (powerOff = resolve));
-  void options.stop?.then(() => powerOff());
+  // Either way: a stop that rejects (a cloud that never saw a final status) powers off too, and
+  // the run counts as timed out rather than crashing the campaign with an unhandled rejection.
+  void options.stop?.then(
+    () => powerOff(),
+    () => powerOff(),
+  );
   const timer = setTimeout(() => {
     run.timedOut = true;
     powerOff();
