@@ -163,7 +163,8 @@ export async function duplicateOffer(tier: Tier, run: number): Promise<BackendHo
       violations.push(`the next offer was ${next.version}, not ${second}`);
     const copies = device.listener.offers.filter((o) => o.version === first).length;
     if (copies !== 1) violations.push(`${first} offered ${copies} times`);
-    return { outcome: `${copies} offer(s) of the first, next ${next.version}`, violations };
+    const order = next.version === second ? "then the second" : "then the first again";
+    return { outcome: `first offered ${copies} time(s), ${order}`, violations };
   } finally {
     await device.close();
   }
