@@ -93,8 +93,16 @@ const RESTRICT = `(function () {
    [Promise, ["race", "allSettled", "any"]], [String, ["fromCodePoint", "raw"]],
    [Number, ["isInteger", "isFinite", "isNaN", "MAX_SAFE_INTEGER", "EPSILON"]],
    [Promise.prototype, ["finally"]], [ArrayBuffer.prototype, ["slice"]],
-   [String.prototype, ["at", "trimStart", "codePointAt"]], [Array.prototype, ["at", "flat"]]]
+   [String.prototype, ["at", "trimStart", "codePointAt", "search"]], [Array.prototype, ["at", "flat"]]]
     .forEach(function (e) { e[1].forEach(function (n) { delete e[0][n]; }); });
+  // Trap 9: apply takes at most 256 arguments.
+  var apply = Function.prototype.apply;
+  var applyOf = Function.prototype.call.bind(apply);
+  Object.defineProperty(Function.prototype, "apply", { configurable: true, writable: true,
+    value: function (self, args) {
+      if (args && args.length > 256) throw new Error("Array passed to Function.apply is too big");
+      return applyOf(this, self, args);
+    } });
   // Trap 2: a method read through its prototype is undefined; instances still reach it. Writing
   // it (the prelude does) makes a plain property.
   var prototypes = [Object.prototype, Function.prototype, Array.prototype, String.prototype,
@@ -104,12 +112,19 @@ const RESTRICT = `(function () {
     for (var i = 0; i < prototypes.length; i++) if (prototypes[i] === value) return true;
     return false;
   }
+  // Every built-in method reached from a value is counted: a budget per byte of an update shows
+  // JavaScript that runs per byte, which Espruino, an interpreter, cannot afford.
+  g.__builtinCalls = 0;
   function trap(proto, name) {
     var d = Object.getOwnPropertyDescriptor(proto, name);
     if (name === "constructor" || typeof d.value !== "function") return;
     Object.defineProperty(proto, name, {
       configurable: true,
-      get: function () { return isPrototype(this) ? undefined : d.value; },
+      get: function () {
+        if (isPrototype(this)) return undefined;
+        g.__builtinCalls++;
+        return d.value;
+      },
       set: function (value) {
         Object.defineProperty(this, name, { value: value, writable: true, configurable: true });
       },
@@ -129,6 +144,8 @@ export interface Boot {
   stop(): void;
   /** What the application printed. */
   console: string[];
+  /** Built-in methods the boot's code has reached from a value (a string's charCodeAt...). */
+  builtinCalls(): number;
 }
 
 export class EspruinoDevice {
@@ -166,6 +183,7 @@ export class EspruinoDevice {
     const realmJson = vm.runInContext("JSON", context) as typeof JSON;
     const realmError = vm.runInContext("Error", context) as ErrorConstructor;
     const fail = (message: string) => new realmError(message);
+    const realmUint8Array = vm.runInContext("Uint8Array", context) as Uint8ArrayConstructor;
 
     const storageApi = {
       read: (name: string, offset?: number, length?: number) => {
@@ -311,6 +329,11 @@ export class EspruinoDevice {
         CRC32: (data: string) => crc32(Buffer.from(data, "latin1")),
         // On a board it never returns; here the boot is over and nothing of it runs any more.
         reboot: () => end("reboot"),
+        toUint8Array: (data: string | Uint8Array) =>
+          new realmUint8Array(
+            typeof data === "string" ? Buffer.from(data, "latin1") : Uint8Array.from(data),
+          ),
+        toString: (data: Uint8Array) => Buffer.from(data).toString("latin1"),
       },
       getTime: () => Date.now() / 1000,
       setTimeout: (callback: () => void, ms: number) => {
@@ -323,6 +346,7 @@ export class EspruinoDevice {
         return timer;
       },
       clearTimeout: (timer: NodeJS.Timeout) => {
+        if (timer === undefined) throw fail("clearTimeout(undefined) not allowed");
         clearTimeout(timer);
         timers.delete(timer);
       },
@@ -347,6 +371,11 @@ export class EspruinoDevice {
         this.console.push(`Uncaught ${String(error)}`);
       }
     }
-    return { ended, stop: () => end("stopped"), console: lines };
+    return {
+      ended,
+      stop: () => end("stopped"),
+      console: lines,
+      builtinCalls: () => vm.runInContext("__builtinCalls", context) as number,
+    };
   }
 }
