@@ -77,7 +77,8 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
               },
               close() {
                 closed = true;
-                chunks.length = 0;
+                // Espruino refuses `chunks.length = 0` (docs/ENGINES.md).
+                chunks.splice(0, chunks.length);
                 settle();
               },
             });

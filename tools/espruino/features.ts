@@ -2,7 +2,8 @@
 // globals, static and prototype methods, labels, built-in methods read through a prototype that
 // the prelude does not put there (trap 2), every regular expression (its lexer ends a literal at
 // the first `/`, its engine has no `?`, `{n,m}`, `(?:` or lookahead and matches them wrongly
-// without an error), and array holes (its parser fails on one in code it skips). The parse itself
+// without an error), array holes (its parser fails on one in code it skips) and assignments to
+// `length` (read-only on Espruino's arrays). The parse itself
 // (ES5) rules out the syntax Espruino lacks (destructuring, spread, default parameters, classes,
 // generators, `**`, computed keys).
 import { parse, type Node } from "acorn";
@@ -103,6 +104,16 @@ export function findMissingFeatures(
     if (node.type === "Literal" && node.regex) at(node, `regular expression ${node.raw as string}`);
     if (node.type === "ArrayExpression" && (node.elements as unknown[]).indexOf(null) >= 0)
       at(node, "array hole");
+    // An array's length is read-only on Espruino: `a.length = 0` throws.
+    if (node.type === "AssignmentExpression") {
+      const target = node.left as AnyNode;
+      if (
+        target.type === "MemberExpression" &&
+        !target.computed &&
+        nameOf(target.property) === "length"
+      )
+        at(node, "assignment to .length");
+    }
     if (node.type !== "MemberExpression" || node.computed) return;
     const property = nameOf(node.property)!;
     const owner = nameOf(node.object);
