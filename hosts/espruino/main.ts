@@ -10,6 +10,7 @@ import {
   type SelfTest,
 } from "../../src/core/agent/agent";
 import { publicKeyFromText } from "../../src/core/signature/encoding";
+import { withoutPrefix } from "../../src/core/util/chars";
 import type {
   Clock,
   HostPorts,
@@ -93,7 +94,7 @@ function trustedKeysOf(settings: Settings): string[] {
     } catch (error) {
       // The parser's error, with the setting named: it says what is wrong with the key.
       const problem = error as Error;
-      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${problem.message.replace(/^key: /, "")}`;
+      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${withoutPrefix(problem.message, "key: ")}`;
       throw problem;
     }
   }
