@@ -95,9 +95,12 @@ const RESTRICT = `(function () {
    [Promise.prototype, ["finally"]], [ArrayBuffer.prototype, ["slice"]],
    [String.prototype, ["at", "trimStart", "codePointAt", "search"]], [Array.prototype, ["at", "flat"]]]
     .forEach(function (e) { e[1].forEach(function (n) { delete e[0][n]; }); });
+  var applyOf = Function.prototype.call.bind(Function.prototype.apply);
+  // A typed array's slice() gives a plain Array of its numbers.
+  var arraySlice = Array.prototype.slice;
+  Object.defineProperty(TypedArray.prototype, "slice", { configurable: true, writable: true,
+    value: function (start, end) { return applyOf(arraySlice, this, [start, end]); } });
   // Trap 9: apply takes at most 256 arguments.
-  var apply = Function.prototype.apply;
-  var applyOf = Function.prototype.call.bind(apply);
   Object.defineProperty(Function.prototype, "apply", { configurable: true, writable: true,
     value: function (self, args) {
       if (args && args.length > 256) throw new Error("Array passed to Function.apply is too big");
