@@ -31,6 +31,7 @@ let cloud: AwsCloud;
 let server: FirmwareServer;
 let root: string;
 const running: Boot[] = [];
+let lastBoot: Boot | undefined;
 const vendor = generateSigningKey();
 const vendorKey = loadSigningKey(vendor.privateKeyPem);
 const stranger = generateSigningKey();
@@ -138,6 +139,7 @@ async function deploy(
 async function boot(device: EspruinoDevice, until?: Promise<unknown>): Promise<string> {
   const current = device.boot();
   running.push(current);
+  lastBoot = current;
   const limit = setTimeout(() => current.stop(), 30_000);
   void until?.then(
     () => current.stop(),
@@ -235,6 +237,12 @@ describe("espruino build: whole updates in a restricted realm", () => {
       pending: "otaflow.b",
       tried: false,
     });
+    // Espruino interprets: JavaScript run per byte of the image (a charCodeAt, a push) costs
+    // minutes on a board. The boot that downloaded it reached built-in methods a few thousand
+    // times (per piece, per report, the signature check), not once or more per byte.
+    const size = device.storage.read("otaflow.b")!.length;
+    const calls = lastBoot!.builtinCalls();
+    assert.ok(calls < size / 64, `${calls} built-in calls for a ${size}-byte image`);
     assert.equal(cloud.execution(thing, jobId)?.status, "IN_PROGRESS");
 
     const succeeded = cloud.waitForStatus(thing, jobId, "SUCCEEDED", 30_000);
