@@ -9,7 +9,7 @@ import type { HttpClient, HttpResponse } from "../../src/core/ports";
 import { httpTarget } from "../../src/core/util/url-parts";
 import { bytesOf } from "./binary";
 
-/** Bytes read() waits for (unless the body ends first): a Storage page's worth. */
+/** Bytes read() waits for (unless the body ends first) and gives at most: a flash sector. */
 const READ_SIZE = 4096;
 
 export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
@@ -33,8 +33,10 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
           if (!waiting) return;
           const reader = waiting;
           if (pending.length >= READ_SIZE || (pending.length > 0 && (ended || closed || failure))) {
-            reader.resolve(bytesOf(pending));
-            pending = "";
+            // At most READ_SIZE bytes: what the network delivered while the agent was busy stays
+            // here rather than make one large piece.
+            reader.resolve(bytesOf(pending.substring(0, READ_SIZE)));
+            pending = pending.substring(READ_SIZE);
           } else if (failure) reader.reject(failure);
           else if (ended || closed) reader.resolve(null);
           else return;
