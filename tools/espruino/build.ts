@@ -109,7 +109,7 @@ export async function buildEspruino(options: { cloud?: string } = {}): Promise<E
   const missing = findMissingFeatures(code, prelude.length, preludeMethods(prelude)).concat(
     findMissingFeatures(boot0, 0, {}).map((what) => `boot0 ${what}`),
   );
-  if (missing.length > 0 && !process.env.OTAFLOW_SCRATCH)
+  if (missing.length > 0)
     throw new Error(`Espruino lacks what the bundle uses:\n${missing.join("\n")}`);
   return { code, preludeEnd: prelude.length, boot0 };
 }
