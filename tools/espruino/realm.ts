@@ -115,23 +115,29 @@ const RESTRICT = `(function () {
     for (var i = 0; i < prototypes.length; i++) if (prototypes[i] === value) return true;
     return false;
   }
-  // Every built-in method reached from a value is counted: a budget per byte of an update shows
-  // JavaScript that runs per byte, which Espruino, an interpreter, cannot afford.
+  // Every built-in method reached from a value is counted, those the prelude copied onto their
+  // prototype too: a budget per byte of an update shows JavaScript that runs per byte, which
+  // Espruino, an interpreter, cannot afford.
   g.__builtinCalls = 0;
+  // Read through \`owner\` (a prototype): undefined until the prelude writes it there.
+  function method(owner, name, value, onPrototype) {
+    Object.defineProperty(owner, name, {
+      configurable: true,
+      get: function () {
+        if (isPrototype(this)) return onPrototype && this === owner ? value : undefined;
+        g.__builtinCalls++;
+        return value;
+      },
+      set: function (copy) {
+        if (isPrototype(this)) method(this, name, copy, true);
+        else Object.defineProperty(this, name, { value: copy, writable: true, configurable: true });
+      },
+    });
+  }
   function trap(proto, name) {
     var d = Object.getOwnPropertyDescriptor(proto, name);
     if (name === "constructor" || typeof d.value !== "function") return;
-    Object.defineProperty(proto, name, {
-      configurable: true,
-      get: function () {
-        if (isPrototype(this)) return undefined;
-        g.__builtinCalls++;
-        return d.value;
-      },
-      set: function (value) {
-        Object.defineProperty(this, name, { value: value, writable: true, configurable: true });
-      },
-    });
+    method(proto, name, d.value, false);
   }
   for (var p = 0; p < prototypes.length; p++) {
     var names = Object.getOwnPropertyNames(prototypes[p]);
