@@ -199,7 +199,7 @@ describe("MQTT codec: what the broker sends", () => {
       generate({ cmd: "connack", returnCode: 5, sessionPresent: false }),
       generate({ cmd: "suback", messageId: 9, granted: [1, 128, 0] }),
       generate({ cmd: "puback", messageId: 513 }),
-      generate({ cmd: "unsuback", messageId: 4 }),
+      generate({ cmd: "unsuback", messageId: 4, granted: [] }),
       generate({ cmd: "pingresp" }),
     ];
     const all = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
