@@ -7,13 +7,12 @@
 // The client's options and callbacks are typed here as it behaves: the SDK typings declare
 // onControl(opcode, message) where the client calls onControl(message), and take no null data.
 import MQTTClient from "embedded:network/mqtt/client";
-import type { BackoffPolicy } from "../../src/core/download/backoff";
-import type { Clock, Logger, MqttClient } from "../../src/core/ports";
-import type { MqttIdentity, MqttLink, MqttLinkEvents, MqttLinkRequest } from "../../src/mqtt/link";
-import { mqttSession } from "../../src/mqtt/session";
+import type { MqttClient } from "../../src/core/ports";
+import type { MqttLink, MqttLinkEvents, MqttLinkRequest } from "../../src/mqtt/link";
+import { mqttSession, type MqttSessionOptions } from "../../src/mqtt/session";
 import { LegacyTcp } from "./tcp-socket";
 
-export type { MqttIdentity };
+export type { MqttIdentity } from "../../src/mqtt/link";
 
 const CONNACK = 2;
 const PUBACK = 4;
@@ -52,17 +51,10 @@ interface Client419 {
 
 type Client419Constructor = new (options: Record<string, unknown>) => Client419;
 
-export interface MqttOptions {
-  host: string;
+export interface MqttOptions extends MqttSessionOptions {
   port: number;
   /** SecureSocket's `secure` dictionary (see http.ts secureOptions) for mqtts. */
   secure?: Record<string, unknown>;
-  /** Asked before every connection: a signed user name may expire (Tencent). */
-  identity: () => MqttIdentity;
-  keepAliveMs?: number;
-  reconnect?: BackoffPolicy;
-  clock: Clock;
-  logger: Logger;
 }
 
 /** The client resolves the host before it opens a socket; the legacy socket resolves it itself. */
@@ -204,13 +196,5 @@ function openClient(
 }
 
 export function connectMqtt(options: MqttOptions): MqttClient {
-  return mqttSession({
-    connect: (request, events) => openClient(options, request, events),
-    host: options.host,
-    identity: options.identity,
-    keepAliveMs: options.keepAliveMs,
-    reconnect: options.reconnect,
-    clock: options.clock,
-    logger: options.logger,
-  });
+  return mqttSession((request, events) => openClient(options, request, events), options);
 }

@@ -1,10 +1,8 @@
 // The MqttClient port on Espruino, which has sockets but no MQTT client: the session and the
 // packet codec of src/mqtt over a net (or tls) socket. Only the socket is here: Espruino's sockets
 // speak binary strings, the codec Uint8Array.
-import type { BackoffPolicy } from "../../src/core/download/backoff";
-import type { Clock, Logger, MqttClient } from "../../src/core/ports";
-import type { MqttIdentity } from "../../src/mqtt/link";
-import { mqttSession } from "../../src/mqtt/session";
+import type { MqttClient } from "../../src/core/ports";
+import { mqttSession, type MqttSessionOptions } from "../../src/mqtt/session";
 import {
   streamConnector,
   type ByteStream,
@@ -12,20 +10,13 @@ import {
 } from "../../src/mqtt/stream-link";
 import { binaryOf, bytesOf } from "./binary";
 
-export type { MqttIdentity };
+export type { MqttIdentity } from "../../src/mqtt/link";
 
-export interface MqttOptions {
-  host: string;
+export interface MqttOptions extends MqttSessionOptions {
   port: number;
   /** require("net"), or require("tls") with `tls` options for mqtts. */
   net: EspruinoNet;
   tls?: Record<string, unknown>;
-  /** Asked before every connection: a signed user name may expire (Tencent). */
-  identity: () => MqttIdentity;
-  keepAliveMs?: number;
-  reconnect?: BackoffPolicy;
-  clock: Clock;
-  logger: Logger;
 }
 
 function openSocket(options: MqttOptions, events: ByteStreamEvents): ByteStream {
@@ -64,13 +55,6 @@ function openSocket(options: MqttOptions, events: ByteStreamEvents): ByteStream 
 }
 
 export function connectMqtt(options: MqttOptions): MqttClient {
-  return mqttSession({
-    connect: streamConnector((events) => openSocket(options, events), options.clock),
-    host: options.host,
-    identity: options.identity,
-    keepAliveMs: options.keepAliveMs,
-    reconnect: options.reconnect,
-    clock: options.clock,
-    logger: options.logger,
-  });
+  const openStream = (events: ByteStreamEvents) => openSocket(options, events);
+  return mqttSession(streamConnector(openStream, options.clock), options);
 }

@@ -11,8 +11,6 @@ import { utf8Encode } from "../core/util/bytes";
 import type { MqttConnector, MqttIdentity, MqttLink, MqttLinkEvents } from "./link";
 
 export interface MqttSessionOptions {
-  /** Opens one connection to the broker. */
-  connect: MqttConnector;
   /** The broker's host, for the log. */
   host: string;
   /** Asked before every connection: a signed user name may expire (Tencent). */
@@ -48,7 +46,8 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-export function mqttSession(options: MqttSessionOptions): MqttClient {
+/** A session whose every connection `connect` opens. */
+export function mqttSession(connect: MqttConnector, options: MqttSessionOptions): MqttClient {
   const clock = options.clock;
   const logger = options.logger;
   const backoff = options.reconnect || { baseMs: 1000, maxMs: 60000 };
@@ -233,7 +232,7 @@ export function mqttSession(options: MqttSessionOptions): MqttClient {
     }, connectTimeoutMs);
     let opened: MqttLink;
     try {
-      opened = options.connect({ identity: options.identity(), keepAliveMs }, events);
+      opened = connect({ identity: options.identity(), keepAliveMs }, events);
     } catch (error) {
       if (current()) lost(String(error));
       return;

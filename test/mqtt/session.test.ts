@@ -30,8 +30,7 @@ function board(port: number, options: Partial<MqttSessionOptions> = {}, clientId
   const logs: string[] = [];
   const events: string[] = [];
   const messages: { topic: string; text: string }[] = [];
-  const client = mqttSession({
-    connect: streamConnector(nodeByteStream(port), nodeClock),
+  const client = mqttSession(streamConnector(nodeByteStream(port), nodeClock), {
     host: "127.0.0.1",
     identity: () => ({ clientId }),
     reconnect: { baseMs: 50, maxMs: 200 },

@@ -216,7 +216,6 @@ function board(broker: Broker, options: Partial<MqttSessionOptions> = {}): Board
   const messages: string[] = [];
   const logs: string[] = [];
   const settings: MqttSessionOptions = {
-    connect: streamConnector((stream) => broker.open(stream), clock),
     host: "broker.local",
     identity: () => ({ clientId: "dev-1", username: "user" }),
     keepAliveMs: 60000,
@@ -224,7 +223,8 @@ function board(broker: Broker, options: Partial<MqttSessionOptions> = {}): Board
     clock,
     logger: { log: (level, message) => logs.push(`${level}: ${message}`) },
   };
-  const mqtt = mqttSession(Object.assign(settings, options));
+  const connect = streamConnector((stream) => broker.open(stream), clock);
+  const mqtt = mqttSession(connect, Object.assign(settings, options));
   mqtt.onConnect(() => events.push(`${clock.now()} connect`));
   mqtt.onDisconnect((reason) => events.push(`${clock.now()} disconnect: ${reason}`));
   mqtt.onMessage((message) => messages.push(`${message.topic}: ${utf8Decode(message.payload)}`));
