@@ -74,16 +74,16 @@ class Writer {
     this.bytes[this.at++] = first;
     let rest = bodyLength;
     do {
-      let byte = rest % 128;
+      let digit = rest % 128;
       rest = Math.floor(rest / 128);
-      if (rest > 0) byte |= 0x80;
-      this.bytes[this.at++] = byte;
+      if (rest > 0) digit |= 0x80;
+      this.bytes[this.at++] = digit;
     } while (rest > 0);
   }
-  byte(value: number): void {
+  u8(value: number): void {
     this.bytes[this.at++] = value;
   }
-  short(value: number): void {
+  u16(value: number): void {
     this.bytes[this.at++] = (value >> 8) & 0xff;
     this.bytes[this.at++] = value & 0xff;
   }
@@ -94,7 +94,7 @@ class Writer {
   /** A UTF-8 string or binary field: two bytes of length, then the bytes (1.5.3). */
   field(data: Uint8Array): void {
     if (data.length > 65535) throw new Error(`MQTT field too long: ${data.length} bytes`);
-    this.short(data.length);
+    this.u16(data.length);
     this.raw(data);
   }
 }
@@ -116,7 +116,7 @@ export function encodeConnect(fields: ConnectFields): Uint8Array {
   const out = new Writer(CONNECT << 4, length);
   // Protocol name "MQTT", level 4 (3.1.1).
   out.raw(new Uint8Array([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags]));
-  out.short(fields.keepAlive);
+  out.u16(fields.keepAlive);
   out.field(id);
   if (user) out.field(user);
   if (password) out.field(password);
@@ -130,7 +130,7 @@ export function encodePublish(fields: PublishFields): Uint8Array {
     (PUBLISH << 4) | (fields.duplicate ? 0x08 : 0) | (qos << 1) | (fields.retain ? 1 : 0);
   const out = new Writer(first, 2 + topic.length + (qos > 0 ? 2 : 0) + fields.payload.length);
   out.field(topic);
-  if (qos > 0) out.short(fields.id);
+  if (qos > 0) out.u16(fields.id);
   out.raw(fields.payload);
   return out.bytes;
 }
@@ -143,10 +143,10 @@ export function encodeSubscribe(id: number, items: { topic: string; qos: number 
     length += 2 + topics[i].length + 1;
   }
   const out = new Writer((SUBSCRIBE << 4) | 2, length);
-  out.short(id);
+  out.u16(id);
   for (let i = 0; i < items.length; i++) {
     out.field(topics[i]);
-    out.byte(items[i].qos & 3);
+    out.u8(items[i].qos & 3);
   }
   return out.bytes;
 }
@@ -159,7 +159,7 @@ export function encodeUnsubscribe(id: number, filters: string[]): Uint8Array {
     length += 2 + topics[i].length;
   }
   const out = new Writer((UNSUBSCRIBE << 4) | 2, length);
-  out.short(id);
+  out.u16(id);
   for (let i = 0; i < topics.length; i++) out.field(topics[i]);
   return out.bytes;
 }
