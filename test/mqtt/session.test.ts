@@ -14,6 +14,7 @@ import type { MqttClient } from "../../src/core/ports";
 import { utf8Decode } from "../../src/core/util/bytes";
 import { mqttSession, type MqttSessionOptions } from "../../src/mqtt/session";
 import { streamConnector } from "../../src/mqtt/stream-link";
+import { makePki } from "../support/certs";
 import { mosquittoSkip, startMosquitto } from "../support/mosquitto";
 import { nodeByteStream } from "../support/node-byte-stream";
 import { startTcpProxy, type TcpProxy } from "../support/tcp-proxy";
@@ -270,6 +271,35 @@ for (const kind of ["aedes", "mosquitto"] as const) {
     },
   );
 }
+
+describe("MQTT session over TLS with a client certificate", { skip: mosquittoSkip }, () => {
+  it("connects, subscribes and round-trips a QoS 1 message through mosquitto", async () => {
+    const pki = makePki();
+    const broker = await startMosquitto({ pki });
+    const secure = { ca: pki.ca, ...pki.client("board-tls"), servername: "localhost" };
+    const client = mqttSession(
+      streamConnector(nodeByteStream(broker.port, "127.0.0.1", secure), nodeClock),
+      {
+        host: "127.0.0.1",
+        identity: () => ({ clientId: "board-tls" }),
+        clock: nodeClock,
+        logger: { log: () => undefined },
+      },
+    );
+    const messages: string[] = [];
+    client.onMessage((message) => messages.push(utf8Decode(message.payload)));
+    try {
+      await until(() => client.connected, "CONNACK over TLS");
+      assert.deepEqual(await client.subscribe(["board/tls"], 1), [1]);
+      await client.publish("board/tls", "sealed", 1);
+      await until(() => messages.length === 1, "the message");
+      assert.deepEqual(messages, ["sealed"]);
+    } finally {
+      await client.close();
+      await broker.close();
+    }
+  });
+});
 
 describe("MQTT session: what the broker refuses", () => {
   it("reports a refused filter as 128 and the others as granted", async () => {
