@@ -83,25 +83,30 @@ export function mqttSession(connect: MqttConnector, options: MqttSessionOptions)
     if (timer !== undefined) clock.clearTimeout(timer);
   }
 
-  function transmit(entry: Pending): void {
-    if (!link || !connected) return;
-    if (entry.kind === PUBLISH) {
-      link.publish(entry.topics[0], entry.payload, 1, entry.id, entry.sent);
-    } else if (entry.kind === SUBSCRIBE) {
-      const items: { topic: string; qos: QoS }[] = [];
-      for (let i = 0; i < entry.topics.length; i++)
-        items.push({ topic: entry.topics[i], qos: entry.qos });
-      link.subscribe(entry.id, items);
-    } else link.unsubscribe(entry.id, entry.topics);
-    entry.sent = true;
-  }
-
   function settle(entry: Pending): boolean {
     const at = pending.indexOf(entry);
     if (at < 0) return false;
     pending.splice(at, 1);
     cancel(entry.timer);
     return true;
+  }
+
+  function transmit(entry: Pending): void {
+    if (!link || !connected) return;
+    try {
+      if (entry.kind === PUBLISH) {
+        link.publish(entry.topics[0], entry.payload, 1, entry.id, entry.sent);
+      } else if (entry.kind === SUBSCRIBE) {
+        const items: { topic: string; qos: QoS }[] = [];
+        for (let i = 0; i < entry.topics.length; i++)
+          items.push({ topic: entry.topics[i], qos: entry.qos });
+        link.subscribe(entry.id, items);
+      } else link.unsubscribe(entry.id, entry.topics);
+      entry.sent = true;
+    } catch (error) {
+      // A packet that cannot be made (too large...) fails alone, rather than on every connection.
+      if (settle(entry)) entry.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   function request(entry: Pending): Promise<number[]> {
@@ -254,16 +259,23 @@ export function mqttSession(connect: MqttConnector, options: MqttSessionOptions)
         if (closed) return Promise.reject(closedError());
         if (!link || !connected)
           return Promise.reject(otaError("network", "MQTT is not connected", true));
-        link.publish(topic, bytes, 0, 0, false);
+        try {
+          link.publish(topic, bytes, 0, 0, false);
+        } catch (error) {
+          return Promise.reject(error);
+        }
         return Promise.resolve();
       }
       return request(newEntry(PUBLISH, [topic], 1, bytes)).then(() => undefined);
     },
     subscribe(filters, qos) {
+      // A SUBSCRIBE or UNSUBSCRIBE without a filter is a protocol violation (3.8.3, 3.10.3).
+      if (filters.length === 0 && !closed) return Promise.resolve([]);
       if (!closed) for (let i = 0; i < filters.length; i++) subscriptions[filters[i]] = qos;
       return request(newEntry(SUBSCRIBE, filters.slice(), qos));
     },
     unsubscribe(filters) {
+      if (filters.length === 0 && !closed) return Promise.resolve();
       for (let i = 0; i < filters.length; i++) delete subscriptions[filters[i]];
       return request(newEntry(UNSUBSCRIBE, filters.slice(), 0)).then(() => undefined);
     },

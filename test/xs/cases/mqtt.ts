@@ -337,6 +337,14 @@ export default {
     // Still subscribed: the broker's echo of the board's own message arrives.
     await b.mqtt.publish("dev/cmd", "echo", 1);
     await until(() => b.messages.length === 1, "echo");
+    // A packet that cannot be made fails alone, and is not tried again on the next connection.
+    let long = "t";
+    while (long.length < 70000) long += long;
+    const tooLong = await failure(() => b.mqtt.publish(long, "x", 1));
+    checkEqual(tooLong, `MQTT field too long: ${long.length} bytes`, "a topic too long");
+    broker.dropOnPublish = true;
+    await b.mqtt.publish("dev/report", "report-2", 1);
+    checkEqual(broker.connections, 3, "connections");
     await b.mqtt.close();
     // The second connection subscribes again before the PUBLISH goes again, same id, with DUP.
     checkEqual(
@@ -345,8 +353,8 @@ export default {
         "2 SUBSCRIBE 3 dev/cmd|2 PUBLISH dev/report qos 1 id 2 dup true",
       "packets around the loss",
     );
-    checkEqual(b.events.length, 3, "connect, disconnect, connect");
-    return { log: broker.log, events: b.events, messages: b.messages, logs: b.logs };
+    checkEqual(b.events.length, 5, "connect, disconnect, connect, disconnect, connect");
+    return { log: broker.log, events: b.events, messages: b.messages, logs: b.logs, tooLong };
   },
 
   async "session: keep-alive, a dead link found, reconnection"() {
