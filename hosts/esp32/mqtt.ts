@@ -1,14 +1,16 @@
 // The MqttClient port on Moddable: the session of src/mqtt over the ECMA-419 MQTT client
 // (embedded:network/mqtt/client), which frames MQTT 3.1.1 packets, answers QoS 1 messages and
 // keeps the connection alive, but keeps no session: one client is one link. What is here touches
-// the client only: its write() that throws "overflow" when the socket is full (the packet waits
-// for onWritable), and messages that arrive in fragments (onReadable with `more`).
+// the client only: its write(), which throws "overflow" unless the packet fits the socket's free
+// space (packets wait for onWritable, and a PUBLISH larger than that space goes in pieces, as the
+// client allows), and messages that arrive in fragments (onReadable with `more`).
 //
 // The client's options and callbacks are typed here as it behaves: the SDK typings declare
 // onControl(opcode, message) where the client calls onControl(message), and take no null data.
 import MQTTClient from "embedded:network/mqtt/client";
 import type { MqttClient } from "../../src/core/ports";
 import type { MqttLink, MqttLinkEvents, MqttLinkRequest } from "../../src/mqtt/link";
+import { utf8Encode } from "../../src/core/util/bytes";
 import { mqttSession, type MqttSessionOptions } from "../../src/mqtt/session";
 import { LegacyTcp } from "./tcp-socket";
 
@@ -36,6 +38,8 @@ interface ReadableInfo {
 
 interface WriteOptions {
   operation?: number;
+  /** A PUBLISH's whole payload length, when the first write carries only a piece of it. */
+  byteLength?: number;
   id?: number;
   topic?: string;
   QoS?: number;
@@ -45,7 +49,8 @@ interface WriteOptions {
 
 interface Client419 {
   read(count: number): ArrayBuffer;
-  write(data: ArrayBuffer | null, options: WriteOptions): number;
+  /** Without options: the next piece of a PUBLISH whose first write gave byteLength. */
+  write(data: ArrayBuffer | null, options?: WriteOptions): number;
   close(): void;
 }
 
@@ -64,6 +69,20 @@ class PassThroughResolver {
   }
 }
 
+/** A packet on its way: a PUBLISH's payload goes in pieces when the socket has less room. */
+interface Outgoing {
+  options: WriteOptions;
+  /** A PUBLISH's payload; null for the other packets. */
+  payload: Uint8Array | null;
+  /** Payload bytes written so far. */
+  at: number;
+}
+
+/** The client writes ArrayBuffers of exactly the bytes to send. */
+function bufferOf(bytes: Uint8Array): ArrayBuffer {
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
 function isOverflow(error: unknown): boolean {
   return error instanceof Error && error.message === "overflow";
 }
@@ -74,8 +93,10 @@ function openClient(
   events: MqttLinkEvents,
 ): MqttLink {
   const Client = MQTTClient as unknown as Client419Constructor;
-  /** Packets that did not fit the socket's free space, written on the next onWritable. */
-  const backlog: { data: ArrayBuffer | null; options: WriteOptions }[] = [];
+  /** Packets waiting for room in the socket, in order. */
+  const queue: Outgoing[] = [];
+  /** The free space the client last reported; undefined until it has. */
+  let room: number | undefined;
   let client: Client419 | undefined;
   let accepted = false;
   let incoming: { topic: string; bytes: Uint8Array; at: number } | undefined;
@@ -84,35 +105,60 @@ function openClient(
     const old = client;
     if (!old) return;
     client = undefined;
-    backlog.length = 0;
+    queue.length = 0;
     old.close();
     events.closed(reason);
   }
 
-  const write = (data: ArrayBuffer | null, writeOptions: WriteOptions): void => {
-    if (!client || !accepted) return;
-    if (backlog.length > 0) {
-      backlog.push({ data, options: writeOptions });
-      return;
-    }
+  /** Writes one packet or piece; false when it waits for room (or the link has ended). */
+  function put(data: ArrayBuffer | null, writeOptions?: WriteOptions): boolean {
+    if (!client) return false;
     try {
-      client.write(data, writeOptions);
+      room = client.write(data, writeOptions);
+      return true;
     } catch (error) {
-      if (isOverflow(error)) backlog.push({ data, options: writeOptions });
+      if (isOverflow(error)) room = 0;
       else end(`write failed: ${String(error)}`);
+      return false;
     }
-  };
+  }
 
-  const flushBacklog = (): void => {
-    while (client && backlog.length > 0) {
-      try {
-        client.write(backlog[0].data, backlog[0].options);
-      } catch (error) {
-        if (!isOverflow(error)) end(`write failed: ${String(error)}`);
-        return;
+  /** Writes what the socket has room for, in order; a PUBLISH larger than the room goes in pieces. */
+  function flush(): void {
+    while (client && queue.length > 0) {
+      const packet = queue[0];
+      const payload = packet.payload;
+      if (!payload) {
+        if (!put(null, packet.options)) return;
+      } else if (packet.at === 0) {
+        // Fixed header, topic and packet id, at most.
+        const overhead = 9 + utf8Encode(packet.options.topic || "").length;
+        // Until the client has told its room, a write is tried whole (it throws if it does not fit).
+        const take =
+          room === undefined ? payload.length : Math.min(payload.length, room - overhead);
+        if (take <= 0) return;
+        const first =
+          take === payload.length
+            ? packet.options
+            : { ...packet.options, byteLength: payload.length };
+        if (!put(bufferOf(payload.subarray(0, take)), first)) return;
+        packet.at = take;
+        if (take < payload.length) continue;
+      } else {
+        const take = Math.min(payload.length - packet.at, room || 0);
+        if (take <= 0) return;
+        if (!put(bufferOf(payload.subarray(packet.at, packet.at + take)))) return;
+        packet.at += take;
+        if (packet.at < payload.length) continue;
       }
-      backlog.shift();
+      queue.shift();
     }
+  }
+
+  const send = (payload: Uint8Array | null, writeOptions: WriteOptions): void => {
+    if (!client || !accepted) return;
+    queue.push({ options: writeOptions, payload, at: 0 });
+    if (queue.length === 1) flush();
   };
 
   const onControl = (message: ControlMessage): void => {
@@ -155,7 +201,10 @@ function openClient(
     socket,
     onControl,
     onReadable,
-    onWritable: () => flushBacklog(),
+    onWritable: (count: number) => {
+      room = count;
+      flush();
+    },
     // Once, on any failure; the client closes itself afterwards.
     onError: () => end(accepted ? "connection closed" : "connection failed"),
   };
@@ -165,26 +214,24 @@ function openClient(
 
   return {
     publish(topic, payload, qos, id, duplicate) {
-      const data = payload.slice().buffer as ArrayBuffer;
-      if (qos === 0) write(data, { topic, QoS: 0 });
-      else write(data, { topic, QoS: 1, id, duplicate });
+      send(payload, qos === 0 ? { topic, QoS: 0 } : { topic, QoS: 1, id, duplicate });
     },
     subscribe(id, items) {
       const list: { topic: string; QoS: number }[] = [];
       for (let i = 0; i < items.length; i++)
         list.push({ topic: items[i].topic, QoS: items[i].qos });
-      write(null, { operation: SUBSCRIBE, id, items: list });
+      send(null, { operation: SUBSCRIBE, id, items: list });
     },
     unsubscribe(id, filters) {
       const list: { topic: string }[] = [];
       for (let i = 0; i < filters.length; i++) list.push({ topic: filters[i] });
-      write(null, { operation: UNSUBSCRIBE, id, items: list });
+      send(null, { operation: UNSUBSCRIBE, id, items: list });
     },
     close() {
       const old = client;
       if (!old) return;
       client = undefined;
-      backlog.length = 0;
+      queue.length = 0;
       try {
         if (accepted) old.write(null, { operation: DISCONNECT });
       } catch {
