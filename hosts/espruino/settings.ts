@@ -14,8 +14,9 @@ export interface Settings {
   /** Allows plain MQTT (no `broker.tls`) and http:// image URLs: development only. */
   insecurePlaintext?: boolean;
   /**
-   * The public keys an image must be signed with: the hex of each point (as `otaflow keygen` prints
-   * it), or PEM. Required, unless `insecureUnsigned`.
+   * The keys an image must be signed with: each a Secure Boot V2 key digest (hex, as `otaflow
+   * keygen` prints it), a PEM public key, or the hex of a P-256 point. Required, unless
+   * `insecureUnsigned`.
    */
   publicKeys?: string[];
   /** Installs unsigned images when there is no `publicKeys`: development only. */
