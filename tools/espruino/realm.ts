@@ -1,5 +1,5 @@
 // An Espruino device inside Node, for tests: each boot is a fresh node:vm realm from which what
-// Espruino 2v2x lacks has been removed (engines.md), with Storage faked faithfully to its API
+// Espruino 2v2x lacks has been removed (docs/ENGINES.md), with Storage faked faithfully to its API
 // and limits, and require("http"), require("net") and require("crypto") over Node's. Storage
 // outlives the boots; E.reboot() ends a boot (its timers and sockets go with it).
 import { createHash } from "node:crypto";
@@ -81,7 +81,7 @@ export class FakeStorage {
   }
 }
 
-/** Runs inside the realm first: takes away what Espruino 2v2x does not have (engines.md). */
+/** Runs inside the realm first: takes away what Espruino 2v2x does not have (docs/ENGINES.md). */
 const RESTRICT = `(function () {
   var g = globalThis;
   ["Map", "Set", "WeakMap", "WeakSet", "WeakRef", "Symbol", "Proxy", "Reflect", "BigInt",
