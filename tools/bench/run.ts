@@ -17,6 +17,30 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   simulator: () => import("./simulator"),
   signature: () => import("./signature"),
   "xs-counts": () => import("./xs-counts"),
+  fleet: () => import("./fleet"),
+};
+
+/**
+ * Sections written by hand, never by a run: their text in the file is kept as it is, and a new
+ * file gets this starting text.
+ */
+const KEPT: Record<string, string> = {
+  engines: [
+    "## The real engines: Moddable XS (lin build) and Espruino",
+    "",
+    "Figures measured on the real engines' builds (the Moddable SDK's `lin` build of this",
+    "project, and the Espruino interpreter's Linux build) are written here by hand, each with the",
+    "command that made it, the date and the machine's load, by whoever ran them. xsnap's counts",
+    "above are XS's bytecodes, not a board's time.",
+    "",
+    "### Moddable XS, lin build",
+    "",
+    "No figure yet.",
+    "",
+    "### Espruino",
+    "",
+    "No figure yet.",
+  ].join("\n"),
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,7 +53,7 @@ const end = (name: string) => `<!-- /bench:${name} -->`;
 function previousSections(): Record<string, string> {
   const text = fs.existsSync(output) ? fs.readFileSync(output, "utf8") : "";
   const sections: Record<string, string> = {};
-  for (const name of Object.keys(SECTIONS)) {
+  for (const name of [...Object.keys(SECTIONS), ...Object.keys(KEPT)]) {
     const from = text.indexOf(begin(name));
     const to = text.indexOf(end(name));
     if (from >= 0 && to > from) sections[name] = text.slice(from, to + end(name).length);
@@ -57,14 +81,16 @@ for (const name of Object.keys(SECTIONS)) {
   const section = await SECTIONS[name]();
   console.log(`bench: ${name} (${section.title})...`);
   const started = Date.now();
+  const loadBefore = os.loadavg()[0];
   const body = await section.run();
+  const load = `load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end, on ${os.cpus().length} cores`;
   const date = new Date().toISOString().slice(0, 16).replace("T", " ");
   sections[name] = [
     begin(name),
     `## ${section.title}`,
     "",
     `Measured ${date} UTC on ${machine()}, by \`npm run bench -- ${name}\` ` +
-      `(${((Date.now() - started) / 1000).toFixed(0)} s).`,
+      `(${((Date.now() - started) / 1000).toFixed(0)} s; ${load}).`,
     "",
     body,
     end(name),
@@ -83,6 +109,9 @@ const document = [
   ...Object.keys(SECTIONS)
     .filter((name) => sections[name] !== undefined)
     .map((name) => sections[name] + "\n"),
+  ...Object.keys(KEPT).map(
+    (name) => (sections[name] ?? [begin(name), KEPT[name], end(name)].join("\n")) + "\n",
+  ),
 ].join("\n");
 fs.mkdirSync(path.dirname(output), { recursive: true });
 // Formatted as `npm run lint` expects it (prettier aligns the tables).
