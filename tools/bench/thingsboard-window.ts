@@ -177,8 +177,10 @@ export async function run(): Promise<string> {
         runs.length > 1 ? ` (${figure(Math.min(...runs))}–${figure(Math.max(...runs))})` : "";
       return `| ${label} | ${runs.length} | ${figure(ms)}${range} | ${figure(SIZE / 1024 / (ms / 1000))} KiB/s | ${figure(ms / httpMs, 3)}× |`;
     });
-    const best = rows.slice(1).reduce((a, b) => (median(a.runs) <= median(b.runs) ? a : b));
+    const adaptive = rows.filter((row) => row.label.startsWith("adaptive"));
+    const best = adaptive.reduce((a, b) => (median(a.runs) <= median(b.runs) ? a : b));
     const ratio = median(best.runs) / httpMs;
+    const fixed = median(rows[rows.length - 1].runs) / httpMs;
     return [
       `A ${SIZE / MiB} MiB firmware package from the local ThingsBoard (tools/clouds/thingsboard), through a`,
       `TCP proxy that holds each direction ${ONE_WAY_MS} ms (${2 * ONE_WAY_MS} ms of added round trip), SHA-256 checked;`,
@@ -200,8 +202,11 @@ export async function run(): Promise<string> {
       "|---|--:|--:|--:|--:|",
       ...table,
       "",
-      `- Fastest MQTT chunks (${best.label}): ${figure(ratio, 3)}× the HTTP GET (goal: at most ${GOAL}×; ` +
+      `- Adapting (${best.label}): ${figure(ratio, 3)}× the HTTP GET (goal: at most ${GOAL}×; ` +
         `${ratio <= GOAL ? "met" : `missed by ${figure((ratio / GOAL - 1) * 100, 2)} %`}).`,
+      `- The whole package asked for at once in 64 KiB chunks: ${figure(fixed, 3)}× the HTTP GET: what`,
+      "  MQTT chunks cost over this link once the round trips are covered; the adaptive rows pay",
+      "  their ramp from 32 KiB in flight (each round trip at most quadruples it).",
     ].join("\n");
   } finally {
     await httpProxy.close();

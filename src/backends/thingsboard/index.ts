@@ -35,7 +35,7 @@ export interface ThingsBoardConfig {
   /** Chunk requests in flight at once: 8 by default; 1 is what the Arduino SDK does. */
   window?: number;
   /**
-   * Bytes requested or held at once up to which the chunk size, then the window, double each
+   * Bytes requested or held at once up to which the chunk size and the window double each
    * time the reader has drained every chunk and waits on the network (a round trip longer than
    * the window covers): 0 (the default) keeps chunkSize and window as given. The window stays at
    * most MAX_WINDOW and the chunk size at most MAX_CHUNK_SIZE; a chunk request not answered in
@@ -368,8 +368,9 @@ class ChunkStream implements ByteStream {
 
   /**
    * The reader has taken every chunk and nothing is asked for: the network, not the reader, is
-   * the bottleneck. Doubles the chunk size (fewer messages for the same bytes), or else the
-   * window, within maxBytesInFlight. The chunk size changes only here, where no chunk is pending or held, and only at an offset that is a
+   * the bottleneck. Doubles the chunk size (fewer messages for the same bytes) and then the
+   * window, each as far as maxBytesInFlight allows, the window only up to the budget's number of
+   * 64 KiB chunks: up to four times the bytes per round trip. The chunk size changes only here, where no chunk is pending or held, and only at an offset that is a
    * whole number of new chunks, since the server places chunk n at n x the size asked for.
    */
   private grow(): void {
@@ -387,9 +388,10 @@ class ChunkStream implements ByteStream {
       this.next = at / size;
       this.requestNext = this.next;
       this.last = Math.floor(this.o.offer.size / size);
-    } else if (this.window * 2 <= MAX_WINDOW && this.window * 2 * this.size <= budget) {
-      this.window *= 2;
     }
+    // The window grows only as far as it leaves room for chunks of the largest size.
+    const windowCap = Math.min(MAX_WINDOW, Math.max(1, Math.floor(budget / MAX_CHUNK_SIZE)));
+    if (this.window * 2 <= windowCap && this.window * 2 * this.size <= budget) this.window *= 2;
   }
 
   private requestFree(atLeast: number): void {
