@@ -194,9 +194,14 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
     const { reply, meterUsage } = await current.issueCommand(
       encoder.encode(JSON.stringify(command)),
     );
-    compute += meterUsage.compute ?? 0;
-    allocate = meterUsage.allocate ?? undefined;
-    heapCount = meterUsage.currentHeapCount ?? undefined;
+    // xsnap's reply carries these two besides the compute meter; its types declare only that.
+    const usage = meterUsage as typeof meterUsage & {
+      allocate?: number | null;
+      currentHeapCount?: number | null;
+    };
+    compute += usage.compute ?? 0;
+    allocate = usage.allocate ?? undefined;
+    heapCount = usage.currentHeapCount ?? undefined;
     return decoder.decode(reply);
   };
   return {
