@@ -57,5 +57,11 @@ export async function run(): Promise<string> {
     ...rows,
     "",
     `- Most devices updated at once, all succeeding: ${most} (goal: ${GOAL}; ${most >= GOAL ? "met" : "NOT met"}).`,
+    "",
+    "What limits it: every device, the cloud and the firmware server run in one Node process,",
+    "so one core's event loop carries all of them (mosquitto has the other), and the time per",
+    "device grows with the count. Where jobs ended FAILED, tools/campaign/load.ts records only",
+    "their final status, not the cause; the likeliest is the devices' own bounded waits (MQTT",
+    "keep-alive, HTTP read timeout) expiring on a saturated event loop. Not verified here.",
   ].join("\n");
 }
