@@ -1,5 +1,5 @@
-// The second-stage bootloader, as ESP-IDF builds it with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE
-// (and without anti-rollback, without a factory or test app in our layout):
+// The second-stage bootloader of ESP-IDF v6.0, built with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE,
+// and with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK when the board is given its eFuses:
 //   bootloader_start.c        call_start_cpu0: load the partition table, select, load;
 //   bootloader_utility.c      bootloader_utility_get_selected_boot_partition and
 //                             bootloader_utility_load_boot_image (the fallback order);
@@ -7,10 +7,12 @@
 // The image parser here is deliberately independent of the core's: on a board the bootloader is a
 // separate program, and a shared parser would hide a bug in one behind the same bug in the other.
 import type { ImageState } from "../../src/core/ports";
+import { ESP32, isMapped, loadAddressProblem, type Chip } from "./chips";
 import { nodeDigests } from "./digests";
-import type { FlashFile } from "./flash";
+import type { SimEfuses } from "./efuse";
+import { flashChipProblem, type FlashFile } from "./flash";
 import {
-  otaSlots,
+  bootloaderPartitions,
   readPartitionTable,
   TYPE_APP,
   TYPE_DATA,
@@ -20,52 +22,25 @@ import {
   activeOtadata,
   entryBlankOrCorrupt,
   entryInvalid,
+  entryValid,
   newEntry,
   OtaState,
   readOtadata,
+  selectOtadata,
   slotOfSeq,
   stateName,
   stateOfSlot,
   writeOtadataSector,
 } from "./otadata";
 
-/** The chip the simulated board carries: what the bootloader checks an image against. */
-export interface Chip {
-  name: string;
-  /** esp_chip_id_t, compared with the image header's chip_id. */
-  id: number;
-  /** major * 100 + minor, compared with min_chip_rev_full / max_chip_rev_full. */
-  revision: number;
-  /** ESP_IMAGE_MAX_FLASH_ADDR_SIZE: 16 MiB unless the chip maps flash with 32-bit addresses. */
-  maxPartitionSize: number;
-  /** SOC_IROM_LOW/HIGH and SOC_DROM_LOW/HIGH: segments there are mapped through 64 KiB pages. */
-  mapped: [number, number][];
-}
+export { ESP32, ESP32_S3, type Chip } from "./chips";
 
-export const ESP32: Chip = {
-  name: "esp32",
-  id: 0x0000,
-  revision: 301,
-  maxPartitionSize: 0x1000000,
-  mapped: [
-    [0x400d0000, 0x40400000],
-    [0x3f400000, 0x3f800000],
-  ],
-};
-
-/** SOC_SPI_MEM_SUPPORT_CACHE_32BIT_ADDR_MAP: slots above 16 MiB, for large-image tests. */
-export const ESP32_S3: Chip = {
-  name: "esp32s3",
-  id: 0x0009,
-  revision: 2,
-  maxPartitionSize: 0xffffffff,
-  mapped: [
-    [0x42000000, 0x44000000],
-    [0x3c000000, 0x3e000000],
-  ],
-};
+/** The ESP-IDF release whose bootloader and esp_ota_ops this simulator follows. */
+export const MODELLED_IDF_VERSION = "v6.0.2";
 
 export interface AppImageInfo {
+  /** False when segment 0 holds no esp_app_desc_t (the fields below are then empty). */
+  descriptor: boolean;
   /** From esp_app_desc_t. */
   version: string;
   project: string;
@@ -96,8 +71,34 @@ export interface BootResult {
   log: string[];
 }
 
+/**
+ * Checks an app's Secure Boot V2 signature sector: `image` holds the image from its first byte
+ * through the 4 KiB sector after it (or to the partition's end), `signedLength` is the image's
+ * own length; gives the reason it fails, or undefined when a block verifies with a key whose
+ * digest (hex) is in `keyDigests` (the eFuses').
+ */
+export type AppSignatureVerifier = (
+  image: Uint8Array,
+  signedLength: number,
+  keyDigests: readonly string[],
+) => string | undefined;
+
+/** The signed-app check the bootloader runs: the verifier with the chip's key digests. */
+export type BootSignatureCheck = (image: Uint8Array, signedLength: number) => string | undefined;
+
 export interface BootOptions {
   chip?: Chip;
+  /** The chip's eFuses: given, the bootloader is built with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK. */
+  efuse?: SimEfuses;
+  /** Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT), with the eFuses' keys. */
+  verifySignature?: BootSignatureCheck;
+}
+
+/** How image_load runs: the bootloader loads (and checks load addresses), the app only verifies. */
+interface LoadMode {
+  load: boolean;
+  efuse?: SimEfuses;
+  verifySignature?: BootSignatureCheck;
 }
 
 const IMAGE_MAGIC = 0xe9;
@@ -109,6 +110,7 @@ const APP_DESC_MAGIC = 0xabcd5432;
 const CHECKSUM_INITIAL = 0xef;
 const HASH_LEN = 32;
 const MMU_PAGE = 0x10000;
+const SIG_SECTOR = 0x1000;
 /** should_load: addresses below are padding segments, neither mapped nor loaded. */
 const NOT_LOADED_BELOW = 0x10000000;
 const READ_CHUNK = 1024 * 1024;
@@ -149,6 +151,38 @@ function xorBytes(data: Uint8Array): number {
   return (w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24)) & 0xff;
 }
 
+interface AppDescription {
+  version: string;
+  project: string;
+  secureVersion: number;
+  time: string;
+  date: string;
+  idfVersion: string;
+}
+
+/**
+ * bootloader_common_get_partition_description / esp_ota_get_partition_description: the
+ * esp_app_desc_t right after the image header and the first segment header, if its magic is there.
+ */
+export function appDescription(
+  flash: FlashFile,
+  part: { offset: number; size: number },
+): AppDescription | undefined {
+  const at = part.offset + HEADER_SIZE + SEGMENT_HEADER_SIZE;
+  if (part.size < HEADER_SIZE + SEGMENT_HEADER_SIZE + APP_DESC_SIZE) return undefined;
+  const desc = flash.read(at, APP_DESC_SIZE);
+  const dv = new DataView(desc.buffer, desc.byteOffset, APP_DESC_SIZE);
+  if (dv.getUint32(0, true) !== APP_DESC_MAGIC) return undefined;
+  return {
+    version: cString(desc.subarray(16, 48)),
+    project: cString(desc.subarray(48, 80)),
+    secureVersion: dv.getUint32(4, true),
+    time: cString(desc.subarray(80, 96)),
+    date: cString(desc.subarray(96, 112)),
+    idfVersion: cString(desc.subarray(112, 144)),
+  };
+}
+
 class ImageInvalid {
   constructor(readonly reason: string) {}
 }
@@ -167,6 +201,7 @@ function loadImage(
   part: PartitionEntry,
   chip: Chip,
   log: string[],
+  mode: LoadMode,
 ): AppImageInfo {
   const end = part.offset + part.size;
   /** Reads inside the partition; into `buffer` when given, which is reused. */
@@ -200,7 +235,8 @@ function loadImage(
     fail(
       `image at 0x${hex(part.offset)} segment count ${segmentCount} exceeds max ${MAX_SEGMENTS}`,
     );
-  const hashAppended = header[23] === 1;
+  // esp_image_format.c tests `if (data->image.hash_appended)`: any non-zero byte.
+  const hashAppended = header[23] !== 0;
   // On the hash worker, while this thread reads the segments and sums them: the SHA peripheral
   // beside the CPU.
   const sha = hashAppended ? nodeDigests("sha256")! : undefined;
@@ -208,7 +244,6 @@ function loadImage(
 
   let checksum = CHECKSUM_INITIAL;
   let at = part.offset + HEADER_SIZE;
-  let desc: Uint8Array | undefined;
   const segments: AppImageInfo["segments"] = [];
   for (let i = 0; i < segmentCount; i++) {
     const sh = read(at, SEGMENT_HEADER_SIZE);
@@ -219,33 +254,40 @@ function loadImage(
     const dataAt = at + SEGMENT_HEADER_SIZE;
     if (length % 4 !== 0 || length >= chip.maxPartitionSize)
       fail(`invalid segment length 0x${hex(length)}`);
-    if (i === 0 && length < APP_DESC_SIZE)
-      fail(`Segment ${i}: length 0x${hex(length)} is too short for app description`);
-    const mapped = chip.mapped.some(([low, high]) => loadAddress >= low && loadAddress < high);
+    // verify_segment_header reads the descriptor's mmu_page_size only where the page size is
+    // configurable, and so checks its magic only there.
+    if (i === 0 && chip.checksDescriptorMagic) {
+      const magic = read(dataAt, 4);
+      if (new DataView(magic.buffer, magic.byteOffset, 4).getUint32(0, true) !== APP_DESC_MAGIC)
+        fail("Failed to fetch app description header!");
+    }
+    const mapped = isMapped(chip, loadAddress);
     if (mapped && (dataAt - part.offset) % MMU_PAGE !== loadAddress % MMU_PAGE)
       fail(
         `Segment ${i} load address 0x${hex(loadAddress, 8)}, doesn't match data 0x${hex(dataAt - part.offset, 8)}`,
       );
     if (dataAt + length > end)
       fail(`Segment ${i} of 0x${hex(length)} bytes at 0x${hex(dataAt)} runs past the partition`);
-    const use = mapped ? " map" : loadAddress < NOT_LOADED_BELOW ? "" : " load";
+    const loaded = !mapped && loadAddress >= NOT_LOADED_BELOW;
+    const use = mapped ? " map" : loaded ? " load" : "";
     log.push(
       `I esp_image: segment ${i}: paddr=${hex(dataAt, 8)} vaddr=${hex(loadAddress, 8)} size=${hex(length, 5)}h (${String(length).padStart(6)})${use}`,
     );
+    // Only the bootloader checks that a loaded segment does not clobber its own RAM.
+    const problem =
+      mode.load && loaded ? loadAddressProblem(chip, loadAddress, loadAddress + length) : undefined;
+    if (problem)
+      fail(
+        `Segment ${i} 0x${hex(loadAddress, 8)}-0x${hex(loadAddress + length, 8)} invalid: ${problem}`,
+      );
     for (let done = 0; done < length; done += READ_CHUNK) {
       const chunk = read(dataAt + done, Math.min(READ_CHUNK, length - done), segmentBuffer);
-      if (i === 0 && done === 0) desc = chunk.slice(0, APP_DESC_SIZE);
       sha?.update(chunk);
       checksum ^= xorBytes(chunk);
     }
     segments.push({ loadAddress, fileOffset: dataAt - part.offset, length });
     at = dataAt + length;
   }
-  // The descriptor magic is checked by ESP-IDF on chips with a configurable MMU page size; the
-  // simulated firmware cannot run without its descriptor, so the simulator checks it always.
-  if (!desc) fail("Failed to fetch app description header! (no segments)");
-  const dv = new DataView(desc.buffer, desc.byteOffset, APP_DESC_SIZE);
-  if (dv.getUint32(0, true) !== APP_DESC_MAGIC) fail("Failed to fetch app description header!");
 
   const unpadded = at - part.offset;
   const padded = (unpadded + 1 + 15) & ~15;
@@ -264,13 +306,25 @@ function loadImage(
     if (!computed.every((b, k) => b === appended[k])) fail("Image hash failed - image is corrupt");
     sha256 = Buffer.from(appended).toString("hex");
   }
+  const desc = appDescription(flash, part);
+  // The anti-rollback bootloader reads secure_version as it loads and checks it once more.
+  if (mode.load && mode.efuse && !(desc && mode.efuse.checkSecureVersion(desc.secureVersion)))
+    fail(
+      `secure_version ${desc?.secureVersion ?? "(no app descriptor)"} is below the eFuse's ${mode.efuse.readSecureVersion()}`,
+    );
+  if (mode.verifySignature) {
+    const signedEnd = Math.min(part.size, Math.ceil(length / SIG_SECTOR) * SIG_SECTOR + SIG_SECTOR);
+    const why = mode.verifySignature(flash.read(part.offset, signedEnd), length);
+    if (why !== undefined) fail(`secure boot check fail: ${why}`);
+  }
   return {
-    version: cString(desc.subarray(16, 48)),
-    project: cString(desc.subarray(48, 80)),
-    secureVersion: dv.getUint32(4, true),
-    time: cString(desc.subarray(80, 96)),
-    date: cString(desc.subarray(96, 112)),
-    idfVersion: cString(desc.subarray(112, 144)),
+    version: desc?.version ?? "",
+    project: desc?.project ?? "",
+    secureVersion: desc?.secureVersion ?? 0,
+    time: desc?.time ?? "",
+    date: desc?.date ?? "",
+    idfVersion: desc?.idfVersion ?? "",
+    descriptor: desc !== undefined,
     length,
     sha256,
     chipId,
@@ -297,7 +351,7 @@ export function verifyAppImage(
   if (known) return known;
   let verdict: Verification;
   try {
-    verdict = { ok: true, image: loadImage(flash, part, chip, []) };
+    verdict = { ok: true, image: loadImage(flash, part, chip, [], { load: false }) };
   } catch (error) {
     if (!(error instanceof ImageInvalid)) throw error;
     verdict = { ok: false, reason: error.reason };
@@ -336,10 +390,20 @@ function usage(p: PartitionEntry): string {
   return "unknown";
 }
 
+/** The chip record of the flash file (its bootloader's header) refuses a board of another chip. */
+export function wrongChipError(message: string): Error {
+  const error = new Error(message) as Error & { code: string };
+  error.code = "wrong-chip";
+  return error;
+}
+
 /** One power-on: selects and validates the app to run, writing otadata as ESP-IDF does. */
 export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
   const chip = options.chip ?? ESP32;
+  const efuse = options.efuse;
   const log: string[] = [];
+  const wrongChip = flashChipProblem(flash, chip);
+  if (wrongChip) throw wrongChipError(wrongChip);
   let table: PartitionEntry[];
   try {
     table = readPartitionTable(flash);
@@ -358,11 +422,28 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
   );
   log.push("I boot: End of partition table");
 
-  const slots = otaSlots(table);
-  const appCount = slots.filter((p) => p !== undefined).length;
-  const factory = table.find((p) => p.type === TYPE_APP && p.subtype === 0x00);
-  const otadata = table.find((p) => p.type === TYPE_DATA && p.subtype === 0x00);
-  const partitionAt = (index: number) => (index === FACTORY_INDEX ? factory : slots[index]);
+  const bs = bootloaderPartitions(table);
+  const { factory, appCount } = bs;
+  const otadata = bs.otaInfo;
+  // index_to_partition: OTA indexes at or past app_count give no partition.
+  const partitionAt = (index: number) =>
+    index === FACTORY_INDEX ? factory : index < appCount ? bs.ota[index] : undefined;
+  /** check_anti_rollback: without anti-rollback every app passes. */
+  const secureVersionOk = (part: PartitionEntry | undefined): boolean => {
+    if (!efuse) return true;
+    const desc = part && appDescription(flash, part);
+    return desc !== undefined && efuse.checkSecureVersion(desc.secureVersion);
+  };
+  /** update_anti_rollback: burns the eFuse up to the app's secure_version. */
+  const raiseSecureVersion = (part: PartitionEntry | undefined): void => {
+    const desc = part && appDescription(flash, part);
+    if (efuse && desc) efuse.updateSecureVersion(desc.secureVersion);
+  };
+  if (efuse)
+    log.push(
+      "I boot: Enabled a check secure version of app for anti rollback",
+      `I boot: Secure version (from eFuse) = ${efuse.readSecureVersion()}`,
+    );
 
   // bootloader_utility_get_selected_boot_partition
   let start = FACTORY_INDEX;
@@ -381,16 +462,35 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
         two[i].state = OtaState.ABORTED;
         writeOtadataSector(flash, otadata, i, two[i]);
       }
-    if ((entryInvalid(two[0]) && entryInvalid(two[1])) || appCount === 0) {
-      if (factory) {
-        log.push("I boot: Defaulting to factory image");
-      } else {
-        log.push("I boot: No factory image, trying OTA 0");
-        start = 0;
-        initialContents = entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]);
+    let selecting: boolean;
+    if (!efuse) {
+      selecting = !((entryInvalid(two[0]) && entryInvalid(two[1])) || appCount === 0);
+      if (!selecting) {
+        if (factory) {
+          log.push("I boot: Defaulting to factory image");
+        } else {
+          log.push("I boot: No factory image, trying OTA 0");
+          start = 0;
+          initialContents = entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]);
+        }
       }
     } else {
-      const active = activeOtadata(two);
+      // With anti-rollback there is no factory app: a blank otadata boots from index -1 onwards.
+      selecting = !(entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]));
+      if (!selecting) {
+        log.push("I boot: otadata[0..1] in initial state");
+        initialContents = true;
+      }
+    }
+    if (selecting) {
+      // get_active_otadata_with_check_anti_rollback: an entry whose app is below the eFuse is
+      // not a candidate.
+      const candidates: [boolean, boolean] = [0, 1].map(
+        (i) =>
+          entryValid(two[i]) &&
+          (!efuse || secureVersionOk(partitionAt(slotOfSeq(two[i].seq, appCount)))),
+      ) as [boolean, boolean];
+      const active = efuse ? selectOtadata(two, candidates, true) : activeOtadata(two);
       if (active !== -1) {
         start = slotOfSeq(two[active].seq, appCount);
         log.push(
@@ -402,6 +502,7 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
           two[active].state = OtaState.PENDING_VERIFY;
           writeOtadataSector(flash, otadata, active, two[active]);
         }
+        if (two[active].state === OtaState.VALID) raiseSecureVersion(partitionAt(start));
       } else if (factory) {
         log.push("E boot: ota data partition invalid, falling back to factory");
       } else {
@@ -421,12 +522,22 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
     log.push(
       `D boot: Trying partition index ${index} offs 0x${hex(part.offset)} size 0x${hex(part.size)}`,
     );
-    let image: AppImageInfo;
-    try {
-      image = loadImage(flash, part, chip, log);
-    } catch (error) {
-      if (!(error instanceof ImageInvalid)) throw error;
-      log.push(`E esp_image: ${error.reason}`);
+    let image: AppImageInfo | undefined;
+    if (secureVersionOk(part)) {
+      try {
+        image = loadImage(flash, part, chip, log, {
+          load: true,
+          efuse,
+          verifySignature: options.verifySignature,
+        });
+      } catch (error) {
+        if (!(error instanceof ImageInvalid)) throw error;
+        log.push(`E esp_image: ${error.reason}`);
+      }
+    } else {
+      log.push(`E boot: the app's secure_version is below the eFuse's (anti-rollback)`);
+    }
+    if (!image) {
       log.push(
         index === FACTORY_INDEX
           ? "E boot: Factory app partition is not bootable"
@@ -439,6 +550,7 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
     if (index > FACTORY_INDEX && initialContents && otadata) {
       writeOtadataSector(flash, otadata, 0, newEntry(index + 1, OtaState.VALID));
       log.push(`I boot: Set actual ota_seq=${index + 1} in otadata[0]`);
+      raiseSecureVersion(part);
     }
     const state =
       index === FACTORY_INDEX || !otadata
