@@ -270,7 +270,8 @@ async function runOneBoot(
   const agent = new Agent({
     ports,
     backend,
-    config: options.agent,
+    // The firmware knows its chip: an image for another is refused as its header arrives.
+    config: { chipId: chip.id, ...options.agent },
     selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
     onNotice: emit,
   });

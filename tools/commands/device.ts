@@ -1,5 +1,5 @@
 import * as fs from "node:fs";
-import { ESP32, ESP32_S3, type Chip } from "../../hosts/node/bootloader";
+import { CHIPS, chipNamed as knownChip, type Chip } from "../../hosts/node/chips";
 import { runDevice } from "../../hosts/node/device";
 import { isHostPattern } from "../../src/core/policy";
 import { publicKeyFromText } from "../../src/core/signature/encoding";
@@ -16,8 +16,11 @@ Runs a simulated ESP32 until SIGINT/SIGTERM, rebooting in-process when its firmw
 --factory provisions the flash file only when it does not exist yet: an existing flash file is never
 overwritten, so the same command line restarts the device after a power cut (a killed process).
   --flash-size BYTES   size of a new flash file (default 4MiB; 16MiB or more for large images)
-  --chip esp32|esp32s3 the board's chip (default esp32, whose 16 MiB slot limit allows a flash of up
-                       to 32MiB); esp32s3 for a larger flash with larger slots (large images)
+  --chip NAME          the board's chip: esp32 (default), esp32s3, esp32c3 or esp32c6; it boots only
+                       images made for it (otaflow image --chip) and a flash file made for it. An
+                       esp32's slots stop at 16 MiB (a flash of up to 32MiB); esp32s3 maps larger ones
+  --no-anti-rollback   a bootloader without CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK: the simulated eFuse
+                       secure_version (FLASH.efuse) is neither raised nor checked
   --json               one JSON object per line, each with an "event" field
   --verbose            the bootloader's lines and the agent's debug log
   --ca/--cert/--key    PEM files for mqtts:// and https://: the CA of the servers' certificates, and the
@@ -41,6 +44,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       factory: { type: "string" },
       "flash-size": { type: "string" },
       chip: { type: "string" },
+      "no-anti-rollback": { type: "boolean" },
       json: { type: "boolean" },
       verbose: { type: "boolean" },
       ca: { type: "string" },
@@ -70,6 +74,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
     factoryImagePath: values.factory as string | undefined,
     flashSize: integer(values["flash-size"], "flash-size"),
     chip: chipNamed(values.chip),
+    antiRollback: !values["no-anti-rollback"],
     cloud,
     agent: {
       allowPlaintext: Boolean(values["insecure-plaintext"]),
@@ -102,9 +107,13 @@ function trustedKeys(files: unknown): string[] {
 
 function chipNamed(name: unknown): Chip | undefined {
   if (name === undefined) return undefined;
-  const chip = [ESP32, ESP32_S3].find((known) => known.name === name);
-  if (!chip) throw new UsageError(`--chip must be esp32 or esp32s3, not "${String(name)}"`);
-  return chip;
+  try {
+    return knownChip(String(name));
+  } catch {
+    throw new UsageError(
+      `--chip must be one of ${CHIPS.map((chip) => chip.name).join(", ")}, not "${String(name)}"`,
+    );
+  }
 }
 
 function allowedHosts(patterns: unknown): string[] {
