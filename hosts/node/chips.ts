@@ -32,6 +32,8 @@ export interface Chip {
   checksDescriptorMagic: boolean;
   /** Where the ROM reads the second-stage bootloader (0x1000 on the ESP32 and S2, else 0). */
   bootloaderOffset: number;
+  /** CONFIG_BOOTLOADER_APP_SEC_VER_SIZE_EFUSE_FIELD's maximum: bits of the secure_version eFuse. */
+  secureVersionBits: number;
   /** Where the image tool puts the segments: DROM and IROM bases, DRAM and IRAM load addresses. */
   layout: { drom: number; irom: number; dram: number; iram: number };
 }
@@ -59,6 +61,7 @@ export const ESP32: Chip = {
     [0x3ffdc000, 0x3ffe4000],
     [0x3fff0000, 0x3fff6000],
   ],
+  secureVersionBits: 32,
   checksDescriptorMagic: false,
   bootloaderOffset: 0x1000,
   layout: { drom: 0x3f400000, irom: 0x400d0000, dram: 0x3ffb0000, iram: 0x40080000 },
@@ -84,6 +87,7 @@ export const ESP32_S3: Chip = {
     [0x3fce2700, 0x3fd00000],
     [0x403cb700, 0x403e0000],
   ],
+  secureVersionBits: 16,
   checksDescriptorMagic: false,
   bootloaderOffset: 0,
   layout: { drom: 0x3c000000, irom: 0x42000000, dram: 0x3fc90000, iram: 0x40374000 },
@@ -107,6 +111,7 @@ export const ESP32_C3: Chip = {
     [0x3fcd5710, 0x3fce0000],
     [0x403ce710, 0x403e0000],
   ],
+  secureVersionBits: 16,
   checksDescriptorMagic: false,
   bootloaderOffset: 0,
   layout: { drom: 0x3c000000, irom: 0x42000000, dram: 0x3fc88000, iram: 0x40380000 },
@@ -124,6 +129,7 @@ export const ESP32_C6: Chip = {
     [0x50000000, 0x50004000],
   ],
   bootloaderRam: [[0x4086e610, 0x40880000]],
+  secureVersionBits: 16,
   checksDescriptorMagic: true,
   bootloaderOffset: 0,
   layout: { drom: 0x42800000, irom: 0x42000000, dram: 0x40810000, iram: 0x40800000 },

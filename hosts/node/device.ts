@@ -98,7 +98,7 @@ function openFlash(options: DeviceOptions): FlashFile {
   }
   const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
   // A new flash file is a new board: its chip's eFuses are blank, then the keys are burnt.
-  const efuse = SimEfuses.blank(options.flashPath);
+  const efuse = SimEfuses.blank(options.flashPath, (options.chip ?? ESP32).secureVersionBits);
   if (options.secureBoot) efuse.burnKeyDigests(options.secureBoot.keyDigests);
   return FlashFile.create(options.flashPath, {
     size: options.flashSize,
@@ -198,7 +198,7 @@ async function runOneBoot(
   const chip = options.chip ?? ESP32;
   const efuse =
     options.antiRollback !== false || options.secureBoot
-      ? SimEfuses.open(options.flashPath)
+      ? SimEfuses.open(options.flashPath, chip.secureVersionBits)
       : undefined;
   const antiRollback = options.antiRollback !== false ? efuse : undefined;
   const booted: BootResult = boot(flash, {

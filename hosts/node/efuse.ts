@@ -12,9 +12,6 @@ interface EfuseFields {
   keyDigests: string[];
 }
 
-/** Bits of the secure_version field: ESP-IDF stores it as a count of burnt bits (unary). */
-export const SECURE_VERSION_BITS = 32;
-
 function efusePath(flashPath: string): string {
   return `${flashPath}.efuse`;
 }
@@ -23,10 +20,12 @@ export class SimEfuses {
   private constructor(
     private readonly file: string,
     private fields: EfuseFields,
+    /** Bits of the secure_version field, burnt one per version (a unary count). */
+    private readonly secureVersionBits: number,
   ) {}
 
   /** The eFuses of the board whose flash is at flashPath: all zero when never burnt. */
-  static open(flashPath: string): SimEfuses {
+  static open(flashPath: string, secureVersionBits = 32): SimEfuses {
     const file = efusePath(flashPath);
     let fields: EfuseFields = { secureVersion: 0, keyDigests: [] };
     if (fs.existsSync(file)) {
@@ -36,13 +35,13 @@ export class SimEfuses {
         keyDigests: Array.isArray(read.keyDigests) ? read.keyDigests.map(String) : [],
       };
     }
-    return new SimEfuses(file, fields);
+    return new SimEfuses(file, fields, secureVersionBits);
   }
 
   /** A new board's chip: nothing burnt. Called when its flash file is created. */
-  static blank(flashPath: string): SimEfuses {
+  static blank(flashPath: string, secureVersionBits = 32): SimEfuses {
     fs.rmSync(efusePath(flashPath), { force: true });
-    return SimEfuses.open(flashPath);
+    return SimEfuses.open(flashPath, secureVersionBits);
   }
 
   /** esp_efuse_read_secure_version. */
@@ -52,14 +51,14 @@ export class SimEfuses {
 
   /** esp_efuse_check_secure_version: an app may run when its secure_version is not below the eFuse. */
   checkSecureVersion(secureVersion: number): boolean {
-    return secureVersion <= SECURE_VERSION_BITS && secureVersion >= this.fields.secureVersion;
+    return secureVersion <= this.secureVersionBits && secureVersion >= this.fields.secureVersion;
   }
 
   /** esp_efuse_update_secure_version: burns up to secureVersion, never down. */
   updateSecureVersion(secureVersion: number): void {
-    if (secureVersion > SECURE_VERSION_BITS)
+    if (secureVersion > this.secureVersionBits)
       throw new Error(
-        `secure_version ${secureVersion} exceeds the ${SECURE_VERSION_BITS}-bit eFuse field`,
+        `secure_version ${secureVersion} exceeds the ${this.secureVersionBits}-bit eFuse field`,
       );
     if (secureVersion <= this.fields.secureVersion) return;
     this.save({ ...this.fields, secureVersion });

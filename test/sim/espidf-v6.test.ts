@@ -251,15 +251,15 @@ describe("bootloader_utility.c: the partition table as the bootloader reads it",
       app("ota_1b", 0x11, 0x90000),
       app("ota_3", 0x13, 0xd0000),
     ];
-    const bs = bootloaderPartitions(table);
-    assert.equal(bs.appCount, 4, "app_count: one per OTA app entry");
-    assert.equal(bs.ota[1]!.label, "ota_1b", "the last entry of a subtype");
     const slots = otaSlots(table);
     assert.deepEqual(
       slots.map((p) => p.label),
       ["ota_0", "ota_1"],
       "esp_ota_get_app_partition_count stops at the first missing subtype; find_first gives the first",
     );
+    const bs = bootloaderPartitions(table);
+    assert.equal(bs.appCount, 4, "app_count: one per OTA app entry");
+    assert.equal(bs.ota[1]!.label, "ota_1b", "the last entry of a subtype");
   });
 });
 
