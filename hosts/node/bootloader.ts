@@ -401,7 +401,7 @@ export function wrongChipError(message: string): Error {
 export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
   const chip = options.chip ?? ESP32;
   const efuse = options.efuse;
-  const log: string[] = [];
+  const log: string[] = [`I boot: ESP-IDF ${MODELLED_IDF_VERSION} 2nd stage bootloader`];
   const wrongChip = flashChipProblem(flash, chip);
   if (wrongChip) throw wrongChipError(wrongChip);
   let table: PartitionEntry[];

@@ -198,6 +198,9 @@ describe("otaflow image --chip and the flash file's chip", () => {
     const result = boot(flash, { chip: ESP32_S3 });
     assert.equal(brief(result), "ota_0 2.0.0 valid");
     assert.ok(result.image.segments.some((s) => s.loadAddress >= 0x42000000));
+    // The bootloader says which ESP-IDF it is, the image which one it was built with.
+    assert.equal(result.log[0], "I boot: ESP-IDF v6.0.2 2nd stage bootloader");
+    assert.equal(result.image.idfVersion, "v6.0.2");
     flash.close();
   });
 
