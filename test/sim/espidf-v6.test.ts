@@ -2,7 +2,6 @@
 // esp_image_format.c) rather than a simplification: each case here is one the simulator once got
 // wrong.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -30,6 +29,7 @@ import {
 } from "../../hosts/node/partitions";
 import { FlashSlotWriter } from "../../hosts/node/slot";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
+import { reseal } from "../support/images";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-v6-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -75,27 +75,6 @@ const data = (label: string, subtype: number, offset: number, size = 0x2000): Pa
   size,
   flags: 0,
 });
-
-/** Checksum byte and appended SHA-256 recomputed after an edit (hash_appended taken as set). */
-function reseal(bytes: Uint8Array): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  let xor = 0xef;
-  let at = 24;
-  for (let i = 0; i < bytes[1]; i++) {
-    const length = view.getUint32(at + 4, true);
-    for (let k = at + 8; k < at + 8 + length; k++) xor ^= bytes[k];
-    at += 8 + length;
-  }
-  const sum = ((at + 1 + 15) & ~15) - 1;
-  bytes[sum] = xor;
-  bytes.set(
-    createHash("sha256")
-      .update(bytes.subarray(0, sum + 1))
-      .digest(),
-    sum + 1,
-  );
-  return bytes;
-}
 
 /** Segment i's header offset in an image. */
 function segmentAt(bytes: Uint8Array, index: number): number {
