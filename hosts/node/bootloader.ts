@@ -73,9 +73,9 @@ export interface BootResult {
 
 /**
  * Checks an app's Secure Boot V2 signature sector: `image` holds the image from its first byte
- * through the 4 KiB sector after it (or to the partition's end), `signedLength` is the image's
- * own length; gives the reason it fails, or undefined when a block verifies with a key whose
- * digest (hex) is in `keyDigests` (the eFuses').
+ * through the 4 KiB sector after it (or to the partition's end), `signedLength` is where the
+ * sector starts (the image's length rounded up to 4 KiB); gives the reason it fails, or undefined
+ * when a block verifies with a key whose digest (hex) is in `keyDigests` (the eFuses').
  */
 export type AppSignatureVerifier = (
   image: Uint8Array,
@@ -303,7 +303,9 @@ function loadImage(
   if (sha) {
     const appended = read(part.offset + padded, HASH_LEN);
     const computed = sha.digest();
-    if (!computed.every((b, k) => b === appended[k])) fail("Image hash failed - image is corrupt");
+    // With signed-app checks the signature replaces the appended hash (SECURE_BOOT_CHECK_SIGNATURE).
+    if (!mode.verifySignature && !computed.every((b, k) => b === appended[k]))
+      fail("Image hash failed - image is corrupt");
     sha256 = Buffer.from(appended).toString("hex");
   }
   const desc = appDescription(flash, part);
@@ -313,8 +315,12 @@ function loadImage(
       `secure_version ${desc?.secureVersion ?? "(no app descriptor)"} is below the eFuse's ${mode.efuse.readSecureVersion()}`,
     );
   if (mode.verifySignature) {
-    const signedEnd = Math.min(part.size, Math.ceil(length / SIG_SECTOR) * SIG_SECTOR + SIG_SECTOR);
-    const why = mode.verifySignature(flash.read(part.offset, signedEnd), length);
+    // The sector follows the image at the next 4 KiB boundary (verify_secure_boot_signature).
+    const signedLength = Math.ceil(length / SIG_SECTOR) * SIG_SECTOR;
+    const why = mode.verifySignature(
+      flash.read(part.offset, Math.min(part.size, signedLength + SIG_SECTOR)),
+      signedLength,
+    );
     if (why !== undefined) fail(`secure boot check fail: ${why}`);
   }
   return {

@@ -13,8 +13,9 @@ import { otaError } from "../../src/core/errors";
 import type { Clock, HostPorts, HttpClient, Logger, MqttClient } from "../../src/core/ports";
 import { readSimBehaviour, type SelfTestBehaviour } from "./sim-firmware";
 import { FlashBootControl } from "./boot-control";
-import { boot, ESP32, type AppSignatureVerifier, type BootResult, type Chip } from "./bootloader";
+import { boot, ESP32, type BootResult, type Chip } from "./bootloader";
 import { SimEfuses } from "./efuse";
+import { verifySecureBootV2 } from "./secure-boot";
 import { nodeClock } from "./clock";
 import { FlashFile } from "./flash";
 import { nodeDigests } from "./digests";
@@ -76,10 +77,11 @@ export interface DeviceOptions {
    */
   antiRollback?: boolean;
   /**
-   * Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT): the digests of the trusted Secure
-   * Boot V2 keys, burnt into the eFuses of a new board, and the verifier the bootloader runs.
+   * Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT): the SBv2 digests (hex) of the
+   * trusted keys, burnt into the eFuses of a new board; no app without a valid signature sector by
+   * one of them boots.
    */
-  secureBoot?: { keyDigests: string[]; verify: AppSignatureVerifier };
+  secureBootKeyDigests?: string[];
   cloud: DeviceCloud;
   agent?: Partial<AgentConfig>;
   /** How long a hung image runs before the simulated task watchdog resets the board. */
@@ -99,7 +101,7 @@ function openFlash(options: DeviceOptions): FlashFile {
   const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
   // A new flash file is a new board: its chip's eFuses are blank, then the keys are burnt.
   const efuse = SimEfuses.blank(options.flashPath, (options.chip ?? ESP32).secureVersionBits);
-  if (options.secureBoot) efuse.burnKeyDigests(options.secureBoot.keyDigests);
+  if (options.secureBootKeyDigests) efuse.burnKeyDigests(options.secureBootKeyDigests);
   return FlashFile.create(options.flashPath, {
     size: options.flashSize,
     factoryImage,
@@ -197,16 +199,15 @@ async function runOneBoot(
   const emit = options.onEvent;
   const chip = options.chip ?? ESP32;
   const efuse =
-    options.antiRollback !== false || options.secureBoot
+    options.antiRollback !== false || options.secureBootKeyDigests
       ? SimEfuses.open(options.flashPath, chip.secureVersionBits)
       : undefined;
   const antiRollback = options.antiRollback !== false ? efuse : undefined;
   const booted: BootResult = boot(flash, {
     chip,
     efuse: antiRollback,
-    verifySignature: options.secureBoot
-      ? (image, signedLength) =>
-          options.secureBoot!.verify(image, signedLength, efuse!.keyDigests())
+    verifySignature: options.secureBootKeyDigests
+      ? (image, signedLength) => verifySecureBootV2(image, signedLength, efuse!.keyDigests())
       : undefined,
   });
   const image = flash.read(booted.offset, booted.image.length);

@@ -3,9 +3,10 @@
 // boot a flash file made for another chip.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, test } from "node:test";
 import { ESP32, ESP32_S3 } from "../../hosts/node/chips";
-import { runDevice } from "../../hosts/node/device";
+import { runDevice, type DeviceEvent } from "../../hosts/node/device";
 import { ScriptedCloud } from "../support/scripted-cloud";
 import { SimBench, boots, finalReport, offerOf } from "../support/sim";
 
@@ -74,4 +75,32 @@ test("a flash file made for an ESP32-S3 does not boot on an ESP32, and says why"
     }),
     /device\.flash was made for esp32s3, not esp32/,
   );
+});
+
+test("a board with a Secure Boot V2 key in its eFuses boots only an image signed by it", async () => {
+  const fixture = (name: string) => path.join(import.meta.dirname, "../fixtures/espsecure", name);
+  const keyA = fs.readFileSync(fixture("sbv2-key-a.digest.bin")).toString("hex");
+  const start = (factory: string) => {
+    fs.rmSync(bench.flashPath, { force: true });
+    const events: DeviceEvent[] = [];
+    return runDevice({
+      flashPath: bench.flashPath,
+      factoryImagePath: fixture(factory),
+      secureBootKeyDigests: [keyA],
+      cloud: {
+        brokerUrl: "mqtt://127.0.0.1:1",
+        identity: { clientId: "sim" },
+        createBackend: () => new ScriptedCloud().backend(),
+      },
+      onEvent: (event) => events.push(event),
+      powerOff: Promise.resolve(),
+      maxBoots: 1,
+    }).then(() => events);
+  };
+  await assert.rejects(start("app-32k.bin"), /no bootable image/);
+  assert.deepEqual(JSON.parse(fs.readFileSync(`${bench.flashPath}.efuse`, "utf8")).keyDigests, [
+    keyA,
+  ]);
+  const events = await start("app-32k.sbv2-a.bin");
+  assert.equal(boots(events).length, 1);
 });

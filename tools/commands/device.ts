@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import { CHIPS, chipNamed as knownChip, type Chip } from "../../hosts/node/chips";
 import { runDevice } from "../../hosts/node/device";
 import { isHostPattern } from "../../src/core/policy";
+import { trustedKey } from "../../src/core/signature/keys";
 import { deviceCloud, BACKEND_OPTIONS, BACKEND_USAGE } from "./backends";
 import { integer, parse, required, UsageError } from "./args";
 import { trustedKeyText } from "./sign";
@@ -31,6 +32,10 @@ overwritten, so the same command line restarts the device after a power cut (a k
                        write it) or a Secure Boot V2 key digest (espsecure's .bin, or hex) built
                        into the firmware: only images it signed are installed; repeatable (key
                        rotation). Without it images are not signature-checked (docs/SECURITY.md)
+  --secure-boot-key FILE
+                       a chip with signed-app checks at boot: the key's Secure Boot V2 digest (same
+                       forms as --public-key) is burnt into the eFuses of a new board, and no app
+                       without a valid signature sector by such a key boots; repeatable (3 at most)
   --allow-host PATTERN download images only from this host: fw.example.com, *.example.com (its
                        subdomains) or an IP address; repeatable (default: any host)
 ${BACKEND_USAGE}`;
@@ -54,6 +59,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       "insecure-plaintext": { type: "boolean" },
       "allow-host": { type: "string", multiple: true },
       "public-key": { type: "string", multiple: true },
+      "secure-boot-key": { type: "string", multiple: true },
       ...BACKEND_OPTIONS,
     },
     DEVICE_USAGE,
@@ -76,6 +82,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
     flashSize: integer(values["flash-size"], "flash-size"),
     chip: chipNamed(values.chip),
     antiRollback: !values["no-anti-rollback"],
+    secureBootKeyDigests: secureBootDigests(values["secure-boot-key"]),
     cloud,
     agent: {
       allowPlaintext: Boolean(values["insecure-plaintext"]),
@@ -102,6 +109,19 @@ function trustedKeys(files: unknown): string[] {
       "warning: no --public-key: images are installed without a signature check (docs/SECURITY.md)",
     );
   return keys;
+}
+
+/** The SBv2 digests of the --secure-boot-key files; undefined when none is given. */
+function secureBootDigests(files: unknown): string[] | undefined {
+  const list = (files as string[] | undefined) ?? [];
+  if (list.length === 0) return undefined;
+  return list.map((file) => {
+    try {
+      return trustedKey(trustedKeyText(file)).digest;
+    } catch (error) {
+      throw new UsageError(`--secure-boot-key ${file}: ${(error as Error).message}`);
+    }
+  });
 }
 
 function chipNamed(name: unknown): Chip | undefined {
