@@ -78,6 +78,12 @@ export class FlashBootControl implements BootControl {
     const checked = verifyAppImage(this.flash, this.slots[index], this.chip);
     if (!checked.ok)
       throw otaError("image-invalid", `${slot} does not hold a valid image: ${checked.reason}`);
+    // esp_ota_get_partition_description fails without the descriptor's magic.
+    if (this.efuse && !checked.image.descriptor)
+      throw otaError(
+        "image-invalid",
+        `${slot}: the image has no app descriptor (ESP_ERR_NOT_FOUND)`,
+      );
     if (this.efuse && !this.efuse.checkSecureVersion(checked.image.secureVersion)) {
       // ESP_ERR_OTA_SMALL_SEC_VER: ESP-IDF erases the partition before it refuses.
       const part = this.slots[index];
