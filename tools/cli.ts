@@ -3,6 +3,7 @@ import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
 import { imageCommand, IMAGE_USAGE } from "./commands/image";
 import { cloudCommand, CLOUD_USAGE, deployCommand, DEPLOY_USAGE } from "./commands/cloud";
+import { deltaCommand, DELTA_USAGE, patchCommand, PATCH_USAGE } from "./commands/delta";
 import { keygenCommand, KEYGEN_USAGE, signCommand, SIGN_USAGE } from "./commands/sign";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string }> = {
@@ -12,6 +13,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string
   deploy: { run: deployCommand, usage: DEPLOY_USAGE },
   keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
   sign: { run: signCommand, usage: SIGN_USAGE },
+  delta: { run: deltaCommand, usage: DELTA_USAGE },
+  patch: { run: patchCommand, usage: PATCH_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
@@ -21,7 +24,9 @@ const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help fo
   cloud    run a local cloud (AWS IoT Jobs, ThingsBoard or Tencent IoT Hub) with a broker and firmware server
   deploy   create a job / assign firmware on a running local cloud
   keygen   make an ECDSA P-256 key for signing images
-  sign     sign an image (appended signature block, or detached for AWS afr_ota)`;
+  sign     sign an image (appended signature block, or detached for AWS afr_ota)
+  delta    make a detools sequential patch (heatshrink, esp_delta_ota container) between two images
+  patch    apply such a patch to an image`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

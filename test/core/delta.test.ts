@@ -5,8 +5,8 @@ import { appendedSha256 } from "../../src/core/delta/base";
 import { PatchApplier, emptyPatchState } from "../../src/core/delta/patch";
 import { createPatch } from "../../tools/delta/create";
 import { heatshrinkEncode } from "../../tools/delta/heatshrink";
+import { applyPatch as applyAll } from "../../tools/delta/apply";
 import {
-  applyAll,
   baseImage,
   memoryBase,
   sha256Hex,

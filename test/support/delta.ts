@@ -3,7 +3,6 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { PatchApplier, type PatchFormat } from "../../src/core/delta/patch";
 import { buildAppImage } from "../../tools/image/build";
 
 const DIR = path.join(import.meta.dirname, "..", "core", "fixtures", "delta");
@@ -45,30 +44,4 @@ export function memoryBase(image: Uint8Array) {
     size: image.length,
     read: async (offset: number, length: number) => image.slice(offset, offset + length),
   };
-}
-
-/** The SHA-256 an image carries at its end (the vectors' images fill their file). */
-export const appendedDigest = (image: Uint8Array) => image.slice(image.length - 32);
-
-/** Applies a patch fed in pieces of `piece` bytes; gives the target. */
-export async function applyAll(
-  base: Uint8Array,
-  patch: Uint8Array,
-  format: PatchFormat,
-  piece = 4096,
-  baseSha256 = appendedDigest(base),
-): Promise<Uint8Array> {
-  const applier = new PatchApplier(memoryBase(base), { format, baseSha256 });
-  const parts: Buffer[] = [];
-  const out = new Uint8Array(1024);
-  for (let at = 0; at < patch.length; at += piece) {
-    applier.feed(patch.subarray(at, at + piece));
-    for (;;) {
-      const n = await applier.pull(out, out.length);
-      if (n === 0) break;
-      parts.push(Buffer.from(out.subarray(0, n)));
-    }
-  }
-  applier.finish();
-  return new Uint8Array(Buffer.concat(parts));
 }
