@@ -21,6 +21,7 @@ import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
 import { nodeSignatures } from "./signatures";
 import { FlashSlotWriter } from "./slot";
+import { runningSlotReader } from "./running-slot";
 import { FlashKeyValueStore } from "./store";
 
 /** PEM texts for TLS to the broker and the firmware server. */
@@ -203,6 +204,7 @@ async function runOneBoot(
   };
   const ports: HostPorts = {
     slot: new FlashSlotWriter(flash, booted, { chip }),
+    running: runningSlotReader(flash, booted),
     boot: new FlashBootControl(flash, booted, {
       chip,
       reboot: () => reset("reboot requested by the firmware"),
