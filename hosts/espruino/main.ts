@@ -33,7 +33,7 @@ import { espruinoHttpClient } from "./http";
 import { SETTINGS_FILE } from "./layout";
 import { httpModule, netModule, storageModule } from "./modules";
 import { connectMqtt, type MqttIdentity } from "./mqtt";
-import { slotsOf, storageBootControl, storageSlot } from "./slot";
+import { slotsOf, storageBootControl, storageReader, storageSlot } from "./slot";
 import { storageStore } from "./store";
 
 export interface Settings {
@@ -205,6 +205,7 @@ function start(options?: StartOptions): Promise<App> {
     });
     const ports: HostPorts = {
       slot,
+      running: storageReader(storage, slotsOf().running),
       boot,
       http: espruinoHttpClient(httpModule()),
       store: storageStore(storage),
