@@ -140,6 +140,8 @@ export interface Engine {
   list(): Promise<string[]>;
   run(caseName: string, timeoutMs?: number): Promise<Outcome>;
   close(): Promise<void>;
+  /** XS: the compute meter (xsnap's meterUsage.compute) summed over the last run's commands. */
+  lastCompute?: () => number;
 }
 
 /** Runs a case to its end by firing virtual timers whenever the engine goes idle. */
@@ -193,8 +195,13 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   let worker: XSnap | undefined = await startXs(bundle, name);
+  let compute = 0;
   const send = (current: XSnap) => async (command: object) => {
-    const { reply } = await current.issueCommand(encoder.encode(JSON.stringify(command)));
+    // The typings leave out meterUsage, which xsnap.js returns with every reply.
+    const { reply, meterUsage } = (await current.issueCommand(
+      encoder.encode(JSON.stringify(command)),
+    )) as unknown as { reply: Uint8Array; meterUsage?: { compute: number | null } };
+    compute += (meterUsage && meterUsage.compute) || 0;
     return decoder.decode(reply);
   };
   return {
@@ -203,8 +210,10 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
       worker ??= await startXs(bundle, name);
       return JSON.parse(await send(worker)({ op: "list" })) as string[];
     },
+    lastCompute: () => compute,
     async run(caseName, timeoutMs = 120_000) {
       const current = (worker ??= await startXs(bundle, name));
+      compute = 0;
       const stop = () => {
         if (worker === current) worker = undefined;
         void current.terminate().catch(() => {});

@@ -16,6 +16,7 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   "core-memory": () => import("./core-memory"),
   simulator: () => import("./simulator"),
   signature: () => import("./signature"),
+  delta: () => import("./delta"),
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
