@@ -133,6 +133,7 @@ test("after a power cut the patch is fetched from the stored state, not from zer
   const result = await d.run(source);
   assert.ok(result.resumedFrom > 0, `resumed from ${result.resumedFrom}`);
   assert.ok(source.opened[0] > 0 && source.opened[0] <= 2400, `fetched from ${source.opened[0]}`);
+  assert.ok(!d.store.data.has("ota.delta"), "the stored state goes once the target is whole");
   assert.equal(Buffer.from(result.digests.sha256!).toString("hex"), sha256Hex(target));
   assert.ok(Buffer.from(d.made()).equals(Buffer.from(target)));
 });

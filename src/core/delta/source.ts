@@ -157,6 +157,7 @@ export class DeltaSource implements ByteSource {
     // A restored state may lie before the offset asked for: decode up to it, discarding.
     let skip = offset - applier.targetOffset;
     let ended = false;
+    let cleared = false;
     const read = async (): Promise<Uint8Array | null> => {
       for (;;) {
         if (applier.done) {
@@ -167,6 +168,11 @@ export class DeltaSource implements ByteSource {
             if (rest === null) ended = true;
             else if (rest.length > 0)
               throw otaError("delta-invalid", "the patch continues past the end of its target");
+          }
+          if (!cleared) {
+            // The target is whole: a later resume re-decodes rather than keep ~700 bytes in NVS.
+            cleared = true;
+            await this.record.clear();
           }
           return null;
         }
