@@ -96,6 +96,7 @@ function device() {
       source: new DeltaSource({
         patch: patchBytes,
         patchSize: patch.length,
+        targetSize: target.length,
         format: "esp_delta_ota",
         base: memoryBase(base),
         baseSha256: base.slice(-32),
@@ -162,4 +163,25 @@ test("a patch server that ignores Range makes the target start again from zero",
   assert.ok(d.logger.lines.some((line) => line.includes("ignored the resume request")));
   assert.equal(Buffer.from(result.digests.sha256!).toString("hex"), sha256Hex(target));
   assert.ok(Buffer.from(d.made()).equals(Buffer.from(target)));
+});
+
+test("a patch whose target is not the offer's size is refused as soon as its header says so", async () => {
+  const store = new MemoryStore();
+  const source = new DeltaSource({
+    patch: patchSource({}),
+    patchSize: patch.length,
+    targetSize: target.length + 4096,
+    format: "esp_delta_ota",
+    base: memoryBase(base),
+    baseSha256: base.slice(-32),
+    identity: "x",
+    sectorSize: 4096,
+    store,
+    logger: recordingLogger(),
+  });
+  const stream = await source.open(0);
+  await assert.rejects(stream.read(), {
+    code: "delta-invalid",
+    message: `the patch makes ${target.length} bytes, the offer announces ${target.length + 4096}`,
+  });
 });

@@ -151,6 +151,7 @@ async function update(
       ? new DeltaSource({
           patch: source(`${pair.name}.patch`, patch.length),
           patchSize: patch.length,
+          targetSize: target.length,
           format: "esp_delta_ota",
           base,
           baseSha256: await appendedSha256(base),

@@ -47,6 +47,7 @@ export async function chooseDelta(
     const source = new DeltaSource({
       patch: patchSource(delta.url, delta.size),
       patchSize: delta.size,
+      targetSize: offer.size,
       format: delta.format,
       base: running,
       baseSha256: base,

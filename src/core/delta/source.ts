@@ -29,6 +29,8 @@ export interface DeltaSourceOptions {
   patch: ByteSource;
   /** Size of the patch as the offer announces it. */
   patchSize: number;
+  /** Size of the target image as the offer announces it; the patch must make exactly this many. */
+  targetSize: number;
   format: PatchFormat;
   base: BaseReader;
   /** The SHA-256 appended to the running image (the esp_delta_ota container must name it). */
@@ -182,6 +184,12 @@ export class DeltaSource implements ByteSource {
         if (skip > 0 && room > skip) room = skip;
         const out = new Uint8Array(room);
         const n = await applier.pull(out, room);
+        const size = applier.targetSize;
+        if (size >= 0 && size !== options.targetSize)
+          throw otaError(
+            "delta-invalid",
+            `the patch makes ${size} bytes, the offer announces ${options.targetSize}`,
+          );
         if (n > 0 && applier.targetOffset % sector === 0) {
           applier.save(this.latest);
           this.latestValid = true;

@@ -111,6 +111,7 @@ async function run(cutAt: number | undefined): Promise<unknown> {
     new DeltaSource({
       patch: patchBytes,
       patchSize: patch.length,
+      targetSize: target.bytes.length,
       format: "esp_delta_ota",
       base: running,
       baseSha256: baseSha,
