@@ -6,37 +6,17 @@ import { DeltaSource } from "../../src/core/delta/source";
 import { otaError } from "../../src/core/errors";
 import { Journal, imageIdentity } from "../../src/core/journal";
 import type { Offer } from "../../src/core/offer";
-import type { SlotWriter } from "../../src/core/ports";
 import { CheckedRecord } from "../../src/core/record";
 import type { ByteSource } from "../../src/core/source";
 import { transfer } from "../../src/core/transfer";
 import { nodeClock } from "../../hosts/node/clock";
 import { baseImage, memoryBase, sha256Hex, targetImage, vectorPatch } from "../support/delta";
 import { MemoryStore, recordingLogger } from "../support/memory-store";
+import { MemorySlot } from "../xs/memory";
 
 const base = baseImage();
 const target = targetImage();
 const patch = vectorPatch("esp_delta_ota");
-
-class MemorySlot implements SlotWriter {
-  readonly name = "ota_1";
-  readonly sectorSize = 4096;
-  readonly size = 1 << 20;
-  readonly bytes = new Uint8Array(1 << 20);
-  private at = 0;
-  async begin(offset: number) {
-    this.at = offset;
-  }
-  async write(data: Uint8Array) {
-    this.bytes.set(data, this.at);
-    this.at += data.length;
-  }
-  async finish() {}
-  async abort() {}
-  async read(offset: number, length: number) {
-    return this.bytes.slice(offset, offset + length);
-  }
-}
 
 interface Faults {
   /** The connection drops (transient) once at this patch byte. */
@@ -88,7 +68,7 @@ const offer: Offer = {
 function device() {
   const store = new MemoryStore();
   const logger = recordingLogger();
-  const slot = new MemorySlot();
+  const slot = new MemorySlot(1 << 20);
   const journal = new Journal(store, logger);
   const run = (patchBytes: ByteSource) =>
     transfer({

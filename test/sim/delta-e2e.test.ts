@@ -5,42 +5,16 @@
 // the patch's base takes the full image when the job has one, and refuses a patch-only job.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as readline from "node:readline";
 import { startLocalCloud, type LocalCloud } from "../../tools/clouds/local";
 import { writeImageFile } from "../../tools/image/build";
 import type { DeviceEvent } from "../../hosts/node/device";
+import { runDeviceProcess as runDevice } from "../support/device-process";
 
-const CLI = path.join(import.meta.dirname, "..", "..", "tools", "otaflow.mjs");
 /** ota_1 starts at 0x200000 in the 4 MiB layout: a cut when the target reaches 160 KiB. */
 const MID_TARGET = String(0x200000 + 0x28000);
-
-function runDevice(
-  args: string[],
-  env: Record<string, string>,
-  stopWhen: (e: DeviceEvent) => boolean,
-): Promise<{ events: DeviceEvent[]; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "device", ...args, "--json"], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const events: DeviceEvent[] = [];
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      const event = JSON.parse(line) as DeviceEvent;
-      events.push(event);
-      if (stopWhen(event)) child.kill("SIGTERM");
-    });
-    const timer = setTimeout(() => child.kill("SIGTERM"), 60_000);
-    child.once("exit", (_code, signal) => {
-      clearTimeout(timer);
-      resolve({ events, signal });
-    });
-  });
-}
 
 function deviceArgs(cloud: LocalCloud, dir: string, thing: string, factory: string): string[] {
   return ["--backend", "aws", "--broker", cloud.brokerUrl, "--thing", thing].concat([

@@ -13,11 +13,12 @@ import { DeltaSource } from "../../src/core/delta/source";
 import { httpSource } from "../../src/core/download/http-source";
 import { Journal, imageIdentity } from "../../src/core/journal";
 import type { Offer } from "../../src/core/offer";
-import type { KeyValueStore, Logger, SlotWriter } from "../../src/core/ports";
+import type { Logger } from "../../src/core/ports";
 import type { ByteSource } from "../../src/core/source";
 import { transfer } from "../../src/core/transfer";
 import { toHex } from "../../src/core/util/bytes";
 import { bundleCases, openXs } from "../../test/xs/engine";
+import { MemorySlot, MemoryStore } from "../../test/xs/memory";
 import { createPatch } from "../delta/create";
 import { startFirmwareServer } from "../fwserver/index";
 import { buildAppImage } from "../image/build";
@@ -73,35 +74,6 @@ async function slowLink(port: number) {
   };
 }
 
-class MemorySlot implements SlotWriter {
-  readonly name = "ota_1";
-  readonly sectorSize = 4096;
-  readonly size = 4 * MiB;
-  readonly bytes = new Uint8Array(4 * MiB);
-  private at = 0;
-  async begin(offset: number) {
-    this.at = offset;
-  }
-  async write(data: Uint8Array) {
-    this.bytes.set(data, this.at);
-    this.at += data.length;
-  }
-  async finish() {}
-  async abort() {}
-  async read(offset: number, length: number) {
-    return this.bytes.slice(offset, offset + length);
-  }
-}
-
-function memoryStore(): KeyValueStore {
-  const values = new Map<string, string>();
-  return {
-    get: async (key) => values.get(key),
-    set: async (key, value) => void values.set(key, value),
-    delete: async (key) => void values.delete(key),
-  };
-}
-
 const logger: Logger = { log: () => {} };
 
 interface Pair {
@@ -129,7 +101,7 @@ async function update(
     });
   const patch = fs.readFileSync(path.join(dir, `${pair.name}.patch`));
   const target = pair.target;
-  const store = memoryStore();
+  const store = new MemoryStore();
   const offer: Offer = {
     backend: "bench",
     id: pair.name,
@@ -161,7 +133,7 @@ async function update(
           logger,
         })
       : source(`${pair.name}.bin`, target.length),
-    slot: new MemorySlot(),
+    slot: new MemorySlot(4 * MiB),
     journal: new Journal(store, logger),
     clock: nodeClock,
     logger,

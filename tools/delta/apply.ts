@@ -1,6 +1,7 @@
 // A whole patch applied in memory with the agent's streaming applier (otaflow patch, tests).
 import { PatchApplier, type PatchFormat } from "../../src/core/delta/patch";
 import { appendedSha256 } from "../../src/core/delta/base";
+import { concatBytes } from "../../src/core/util/bytes";
 
 export async function applyPatch(
   from: Uint8Array,
@@ -13,7 +14,6 @@ export async function applyPatch(
   const baseSha256 = format === "esp_delta_ota" ? await appendedSha256(base) : undefined;
   const applier = new PatchApplier(base, { format, baseSha256 });
   const parts: Uint8Array[] = [];
-  let total = 0;
   const out = new Uint8Array(4096);
   for (let at = 0; at < patch.length; at += piece) {
     applier.feed(patch.subarray(at, at + piece));
@@ -21,15 +21,8 @@ export async function applyPatch(
       const n = await applier.pull(out, out.length);
       if (n === 0) break;
       parts.push(out.slice(0, n));
-      total += n;
     }
   }
   applier.finish();
-  const target = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    target.set(part, at);
-    at += part.length;
-  }
-  return target;
+  return concatBytes(parts);
 }

@@ -7,6 +7,7 @@ import {
   CONTAINER_HEADER_SIZE,
   CONTAINER_MAGIC,
 } from "../../src/core/delta/patch";
+import { concatBytes } from "../../src/core/util/bytes";
 import { diffBody, packSize } from "./diff";
 import { heatshrinkEncode } from "./heatshrink";
 
@@ -48,11 +49,5 @@ export async function createPatch(
       parts.push(body);
     }
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }

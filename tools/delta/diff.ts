@@ -5,6 +5,8 @@
 // more than 8 bytes, then each region is split where the diff stops paying), with a hash index of
 // 8-byte strings in the base in place of bsdiff's suffix array.
 
+import { concatBytes } from "../../src/core/util/bytes";
+
 const KEY = 8;
 const TABLE_BITS = 20;
 const CANDIDATES = 64;
@@ -45,14 +47,7 @@ class Output {
 
   finish(): Uint8Array {
     this.flushSmall();
-    const total = this.parts.reduce((n, p) => n + p.length, 0);
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return concatBytes(this.parts);
   }
 }
 

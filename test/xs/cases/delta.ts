@@ -7,10 +7,11 @@ import { DeltaSource } from "../../../src/core/delta/source";
 import { appendedSha256 } from "../../../src/core/delta/base";
 import { Journal, imageIdentity } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
-import type { KeyValueStore, Logger, SlotWriter } from "../../../src/core/ports";
+import type { Logger } from "../../../src/core/ports";
 import type { ByteSource } from "../../../src/core/source";
 import { transfer } from "../../../src/core/transfer";
 import { fromHex, toHex } from "../../../src/core/util/bytes";
+import { MemorySlot, MemoryStore } from "../memory";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
 
 const SECTOR = 4096;
@@ -23,39 +24,6 @@ function vector(file: "base" | "patch" | "target"): { bytes: Uint8Array; sha256:
     bytes.set(fromHex(host<string>("imageSlice", { offset: at, length: 2048 }))!, at);
   }
   return { bytes, sha256 };
-}
-
-class MemorySlot implements SlotWriter {
-  readonly name = "ota_1";
-  readonly sectorSize = SECTOR;
-  readonly size = 0x100000;
-  readonly bytes = new Uint8Array(0x100000);
-  private position = 0;
-  async begin(offset: number) {
-    this.position = offset;
-  }
-  async write(data: Uint8Array) {
-    this.bytes.set(data, this.position);
-    this.position += data.length;
-  }
-  async finish() {}
-  async abort() {}
-  async read(offset: number, length: number) {
-    return this.bytes.slice(offset, offset + length);
-  }
-}
-
-class MemoryStore implements KeyValueStore {
-  private values: Record<string, string> = {};
-  async get(key: string) {
-    return Object.prototype.hasOwnProperty.call(this.values, key) ? this.values[key] : undefined;
-  }
-  async set(key: string, value: string) {
-    this.values[key] = value;
-  }
-  async delete(key: string) {
-    delete this.values[key];
-  }
 }
 
 const logger: Logger = { log: () => {} };
@@ -94,7 +62,7 @@ async function run(cutAt: number | undefined): Promise<unknown> {
     read: async (o: number, n: number) => base.slice(o, o + n),
   };
   const store = new MemoryStore();
-  const slot = new MemorySlot();
+  const slot = new MemorySlot(0x100000);
   const journal = new Journal(store, logger);
   const offer: Offer = {
     backend: "xs",

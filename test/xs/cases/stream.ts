@@ -4,53 +4,18 @@
 import { otaError } from "../../../src/core/errors";
 import { Journal } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
-import type { KeyValueStore, Logger, SlotWriter } from "../../../src/core/ports";
+import type { Logger, SlotWriter } from "../../../src/core/ports";
 import type { ByteSource } from "../../../src/core/source";
 import { trustedKeys, type TrustedKey } from "../../../src/core/signature/check";
 import { transfer, type TransferResult } from "../../../src/core/transfer";
 import { fromHex, toHex } from "../../../src/core/util/bytes";
+import { MemorySlot, MemoryStore } from "../memory";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
 
 const SECTOR = 4096;
 /** A P-256 public point that signed nothing here. */
 const STRANGER =
   "0463456dbb8607ffb964bcd8b55384a14301bdef1bb3791af5a5d2b480ec2010afea1561c08ebbc644faa95a0073971839245d7d948b7f5b3d50605dee087bfbca";
-
-class MemorySlot implements SlotWriter {
-  readonly name = "ota_1";
-  readonly sectorSize = SECTOR;
-  readonly bytes: Uint8Array;
-  private position = 0;
-  constructor(readonly size: number) {
-    this.bytes = new Uint8Array(size).fill(0xff);
-  }
-  async begin(offset: number) {
-    this.position = offset;
-    this.bytes.fill(0xff, offset);
-  }
-  async write(data: Uint8Array) {
-    this.bytes.set(data, this.position);
-    this.position += data.length;
-  }
-  async finish() {}
-  async abort() {}
-  async read(offset: number, length: number) {
-    return this.bytes.slice(offset, offset + length);
-  }
-}
-
-class MemoryStore implements KeyValueStore {
-  private values: Record<string, string> = {};
-  async get(key: string) {
-    return Object.prototype.hasOwnProperty.call(this.values, key) ? this.values[key] : undefined;
-  }
-  async set(key: string, value: string) {
-    this.values[key] = value;
-  }
-  async delete(key: string) {
-    delete this.values[key];
-  }
-}
 
 const logger: Logger = { log: () => {} };
 
