@@ -1,6 +1,10 @@
-// A slot and a key-value store in memory, portable (no Node import): for the XS cases, the Node
-// tests and the benchmarks that run the core's transfer loop without a device.
+// A slot, a key-value store and a byte source in memory, portable (no Node import): for the XS
+// cases, the Node tests and the benchmarks that run the core's transfer loop without a device.
+import { otaError } from "../../src/core/errors";
 import type { KeyValueStore, SlotWriter } from "../../src/core/ports";
+import type { ByteSource } from "../../src/core/source";
+import { fromHex } from "../../src/core/util/bytes";
+import { clock, host } from "./runtime";
 
 export class MemorySlot implements SlotWriter {
   readonly name = "ota_1";
@@ -36,4 +40,44 @@ export class MemoryStore implements KeyValueStore {
   async delete(key: string) {
     delete this.values[key];
   }
+}
+
+/**
+ * Serves `bytes` in pieces of 1..maxPiece bytes (sizes from the harness's seeded random); when
+ * `cut.at` is set, the power fails (a fatal error) once a read starts at or past it.
+ */
+export function chunkedSource(
+  bytes: Uint8Array,
+  maxPiece: number,
+  cut: { at?: number } = {},
+): ByteSource & { opened: number[] } {
+  const opened: number[] = [];
+  return {
+    opened,
+    async open(offset: number) {
+      opened.push(offset);
+      let at = offset;
+      return {
+        offset,
+        async read() {
+          if (cut.at !== undefined && at >= cut.at) throw otaError("internal", "power cut");
+          if (at >= bytes.length) return null;
+          const end = Math.min(bytes.length, at + 1 + Math.floor(clock.random() * maxPiece));
+          const chunk = bytes.slice(at, end);
+          at = end;
+          return chunk;
+        },
+        close() {},
+      };
+    },
+  };
+}
+
+/** The Node side's last image (appImage, deltaVector), fetched in 2 KiB slices. */
+export function hostImage(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 2048) {
+    bytes.set(fromHex(host<string>("imageSlice", { offset: at, length: 2048 }))!, at);
+  }
+  return bytes;
 }

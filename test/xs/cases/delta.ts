@@ -2,55 +2,24 @@
 // transfer loop into a slot in memory, the patch arriving in pieces of random sizes; then a power
 // cut in the middle and a resume from the saved applier state, fetching the patch from where that
 // state had reached.
-import { otaError } from "../../../src/core/errors";
 import { DeltaSource } from "../../../src/core/delta/source";
 import { appendedSha256 } from "../../../src/core/delta/base";
 import { Journal, imageIdentity } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
 import type { Logger } from "../../../src/core/ports";
-import type { ByteSource } from "../../../src/core/source";
 import { transfer } from "../../../src/core/transfer";
-import { fromHex, toHex } from "../../../src/core/util/bytes";
-import { MemorySlot, MemoryStore } from "../memory";
+import { toHex } from "../../../src/core/util/bytes";
+import { MemorySlot, MemoryStore, chunkedSource, hostImage } from "../memory";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
 
 const SECTOR = 4096;
 
 function vector(file: "base" | "patch" | "target"): { bytes: Uint8Array; sha256: string } {
   const { size, sha256 } = host<{ size: number; sha256: string }>("deltaVector", { file });
-  const bytes = new Uint8Array(size);
-  if (file === "target") return { bytes, sha256 };
-  for (let at = 0; at < size; at += 2048) {
-    bytes.set(fromHex(host<string>("imageSlice", { offset: at, length: 2048 }))!, at);
-  }
-  return { bytes, sha256 };
+  return { bytes: file === "target" ? new Uint8Array(size) : hostImage(size), sha256 };
 }
 
 const logger: Logger = { log: () => {} };
-
-/** The patch in pieces of 1..700 bytes; with `cutAt`, the power fails once at that patch byte. */
-function patchSource(patch: Uint8Array, cut: { at?: number }): ByteSource & { opened: number[] } {
-  const opened: number[] = [];
-  return {
-    opened,
-    async open(offset: number) {
-      opened.push(offset);
-      let at = offset;
-      return {
-        offset,
-        async read() {
-          if (cut.at !== undefined && at >= cut.at) throw otaError("internal", "power cut");
-          if (at >= patch.length) return null;
-          const end = Math.min(patch.length, at + 1 + Math.floor(clock.random() * 700));
-          const chunk = patch.slice(at, end);
-          at = end;
-          return chunk;
-        },
-        close() {},
-      };
-    },
-  };
-}
 
 async function run(cutAt: number | undefined): Promise<unknown> {
   const base = vector("base").bytes;
@@ -74,7 +43,7 @@ async function run(cutAt: number | undefined): Promise<unknown> {
     context: {},
   };
   const cut: { at?: number } = { at: cutAt };
-  const patchBytes = patchSource(patch, cut);
+  const patchBytes = chunkedSource(patch, 700, cut);
   const source = () =>
     new DeltaSource({
       patch: patchBytes,
