@@ -172,7 +172,7 @@ export class DeltaSource implements ByteSource {
               throw otaError("delta-invalid", "the patch continues past the end of its target");
           }
           if (!cleared) {
-            // The target is whole: a later resume re-decodes rather than keep ~700 bytes in NVS.
+            // The target is whole: a later resume re-decodes rather than keep about 1 KB in NVS.
             cleared = true;
             await this.record.clear();
           }
