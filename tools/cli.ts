@@ -3,6 +3,7 @@ import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
 import { imageCommand, IMAGE_USAGE } from "./commands/image";
 import { cloudCommand, CLOUD_USAGE, deployCommand, DEPLOY_USAGE } from "./commands/cloud";
+import { deltaCommand, DELTA_USAGE, patchCommand, PATCH_USAGE } from "./commands/delta";
 import {
   keygenCommand,
   KEYGEN_USAGE,
@@ -20,6 +21,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string
   keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
   sign: { run: signCommand, usage: SIGN_USAGE },
   verify: { run: verifyCommand, usage: VERIFY_USAGE },
+  delta: { run: deltaCommand, usage: DELTA_USAGE },
+  patch: { run: patchCommand, usage: PATCH_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
@@ -30,7 +33,9 @@ const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help fo
   deploy   create a job / assign firmware on a running local cloud
   keygen   make an ECDSA P-256 or RSA-3072 signing key, as espsecure does
   sign     sign an image (Secure Boot V2 sector or V1 trailer, or detached for AWS afr_ota)
-  verify   check an image's signature with a public key, as the agent does`;
+  verify   check an image's signature with a public key, as the agent does
+  delta    make a detools sequential patch (heatshrink, esp_delta_ota container) between two images
+  patch    apply such a patch to an image`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

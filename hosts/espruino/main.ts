@@ -27,7 +27,7 @@ import { SETTINGS_FILE } from "./layout";
 import { httpModule, netModule, storageModule } from "./modules";
 import { connectMqtt } from "./mqtt";
 import type { Settings } from "./settings";
-import { slotsOf, storageBootControl, storageSlot } from "./slot";
+import { slotsOf, storageBootControl, storageReader, storageSlot } from "./slot";
 import { storageStore } from "./store";
 
 export type { Settings } from "./settings";
@@ -145,6 +145,7 @@ function start(options?: StartOptions): Promise<App> {
     });
     const ports: HostPorts = {
       slot,
+      running: storageReader(storage, slotsOf().running),
       boot,
       http: espruinoHttpClient(httpModule()),
       store: storageStore(storage),

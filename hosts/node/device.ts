@@ -23,6 +23,7 @@ import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
 import { nodeSignatures } from "./signatures";
 import { FlashSlotWriter } from "./slot";
+import { runningSlotReader } from "./running-slot";
 import { FlashKeyValueStore } from "./store";
 
 /** PEM texts for TLS to the broker and the firmware server. */
@@ -234,6 +235,7 @@ async function runOneBoot(
   };
   const ports: HostPorts = {
     slot: new FlashSlotWriter(flash, booted, { chip }),
+    running: runningSlotReader(flash, booted),
     boot: new FlashBootControl(flash, booted, {
       chip,
       efuse: antiRollback,

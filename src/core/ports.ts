@@ -34,6 +34,15 @@ export interface SlotWriter {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
+/** The running slot, read-only: the base image a delta is applied to. */
+export interface SlotReader {
+  /** Partition name, e.g. "ota_0". */
+  readonly name: string;
+  /** Bytes that may be read. */
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
 /** ESP-IDF's esp_ota_img_states_t, in words. "undefined" is what a bootloader without rollback gives. */
 export type ImageState = "new" | "pending-verify" | "valid" | "invalid" | "aborted" | "undefined";
 
@@ -165,6 +174,8 @@ export interface Logger {
 /** Everything a host gives the agent. */
 export interface HostPorts {
   slot: SlotWriter;
+  /** The running slot, where the host can read it: without it, delta offers take the full image. */
+  running?: SlotReader;
   boot: BootControl;
   http: HttpClient;
   store: KeyValueStore;

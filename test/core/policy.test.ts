@@ -100,3 +100,34 @@ test("policy refuses an offer whose secure_version is below the anti-rollback eF
   const malformed = decide({ ...base, secureVersion: -1 }, running, slot, config, 0);
   assert.equal(malformed.kind === "refuse" && malformed.error.code, "offer-malformed");
 });
+
+test("policy judges a delta's patch URL as it judges the image's, and takes a delta without the image", () => {
+  const delta = {
+    url: "https://h/x.patch",
+    size: 4000,
+    baseSha256: "00".repeat(32),
+    format: "esp_delta_ota" as const,
+  };
+  assert.equal(decide({ ...base, delta }, running, slot, config).kind, "accept");
+  const alone = { ...base, source: { kind: "http" as const, url: "" }, delta };
+  assert.equal(decide(alone, running, slot, config).kind, "accept");
+  // Without a delta, an empty URL is no image at all.
+  assert.equal(decide({ ...alone, delta: undefined }, running, slot, config).kind, "refuse");
+  const plain = decide(
+    { ...base, delta: { ...delta, url: "http://h/x.patch" } },
+    running,
+    slot,
+    config,
+  );
+  assert.equal(plain.kind, "refuse");
+  if (plain.kind === "refuse") {
+    assert.equal(plain.error.code, "offer-untrusted");
+    assert.match(plain.error.message, /^the patch URL http:\/\/h is plain http:\/\//);
+  }
+  const allowed = { ...config, allowedHosts: ["h"] };
+  const elsewhere = { ...base, delta: { ...delta, url: "https://evil/x.patch" } };
+  const refused = decide(elsewhere, running, slot, allowed);
+  assert.equal(refused.kind, "refuse");
+  if (refused.kind === "refuse")
+    assert.match(refused.error.message, /the patch URL .* allowedHosts/);
+});

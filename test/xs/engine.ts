@@ -50,6 +50,28 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
       publicKey: key.publicKeyHex,
     };
   },
+  /**
+   * Makes the last appImage one of the delta vectors' files: "base" (1.0.0), "target" (1.0.1) or
+   * "patch" (the esp_delta_ota patch). Returns its size and SHA-256.
+   */
+  deltaVector({ file }: { file: "base" | "patch" | "target" }): { size: number; sha256: string } {
+    appImage =
+      file === "patch"
+        ? new Uint8Array(
+            fs.readFileSync(
+              path.join(
+                HERE,
+                "..",
+                "core",
+                "fixtures",
+                "delta",
+                "delta-1.0.0-to-1.0.1.esp_delta_ota.patch",
+              ),
+            ),
+          )
+        : buildAppImage({ version: file === "base" ? "1.0.0" : "1.0.1", size: 262144, seed: 1 });
+    return { size: appImage.length, sha256: createHash("sha256").update(appImage).digest("hex") };
+  },
   /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */
   imageSlice({ offset, length }: { offset: number; length: number }): string {
     return Buffer.from(appImage.subarray(offset, offset + length)).toString("hex");

@@ -18,6 +18,7 @@ const SECTIONS: Record<string, () => Promise<BenchSection>> = {
   signature: () => import("./signature"),
   "xs-counts": () => import("./xs-counts"),
   fleet: () => import("./fleet"),
+  delta: () => import("./delta"),
 };
 
 /**

@@ -1,5 +1,6 @@
 // One face for the three local clouds, as the `cloud` and `deploy` commands and the demo use them:
 // a broker, a firmware HTTP server with Range support, and the cloud's own service logic.
+import { createPatch } from "../delta/create";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -72,6 +73,13 @@ export interface LocalDeployOptions {
   signingKey?: string;
   /** The AWS job document's form (default "plain"). */
   form?: FirmwareForm;
+  /**
+   * The image the device runs now: a heatshrink patch from it (esp_delta_ota container) is
+   * published too and offered with the full image (AWS plain job documents only).
+   */
+  deltaFrom?: string;
+  /** Offer the patch alone, without the full image to fall back to. */
+  deltaOnly?: boolean;
 }
 
 interface PublishedImage {
@@ -137,6 +145,23 @@ export async function startLocalCloud(
     };
   };
 
+  /** A patch from the base image file to a published image, published beside it. */
+  const publishDelta = async (baseFile: string, image: PublishedImage) => {
+    const base = new Uint8Array(fs.readFileSync(baseFile));
+    const patch = await createPatch(base, image.bytes, {
+      compression: "heatshrink",
+      container: "esp_delta_ota",
+    });
+    const name = image.name.replace(/\.bin$/, ".patch");
+    fs.writeFileSync(path.join(dir, name), patch);
+    return {
+      url: `${server.url}/${name}`,
+      size: patch.length,
+      sha256: createHash("sha256").update(patch).digest("hex"),
+      baseSha256: Buffer.from(patch.subarray(4, 36)).toString("hex"),
+    };
+  };
+
   let face: Omit<LocalCloud, "backend" | "firmwareUrl" | "firmwareRequests" | "close">;
   if (backend === "aws") {
     const broker: RunningBroker = await startEmbeddedBroker({
@@ -164,6 +189,9 @@ export async function startLocalCloud(
           key: deployment.signingKey,
           detached: form === "afr_ota",
         });
+        const delta = deployment.deltaFrom
+          ? await publishDelta(deployment.deltaFrom, image)
+          : undefined;
         const document = firmwareJobDocument(form, {
           url: image.url,
           size: image.bytes.length,
@@ -171,10 +199,15 @@ export async function startLocalCloud(
           md5: image.md5,
           sha256: image.sha256,
           signature: image.signature,
+          delta,
+          deltaOnly: deployment.deltaOnly,
         });
         const jobId = await aws.deploy({ thingName, document });
         jobs.set(thingName, jobId);
-        return `job ${jobId} for ${thingName}: ${image.project} ${image.version} (${image.bytes.length} bytes${image.signed})`;
+        const patch = delta
+          ? `, patch of ${delta.size} bytes${deployment.deltaOnly ? " alone" : ""}`
+          : "";
+        return `job ${jobId} for ${thingName}: ${image.project} ${image.version} (${image.bytes.length} bytes${image.signed}${patch})`;
       },
       async outcome(target, timeoutMs) {
         const thingName = need(target.thing, "a thing name");

@@ -36,6 +36,11 @@ device has reported it (exit 1 if the update failed).
                       espsecure): an AWS afr_ota job carries the detached signature (ECDSA);
                       every other form and cloud serves FILE with its Secure Boot V2 sector
   --form FORM         the AWS job document: plain (default), nrf, zerynth or afr_ota
+  --delta-from OLD.bin  AWS plain documents: also publish a heatshrink patch from OLD.bin (the
+                      esp_delta_ota container, as otaflow delta makes it) and offer it in the
+                      document's "delta"; a device running another image takes the full one
+  --delta-only        leave the full image out of the document (a device not running OLD.bin
+                      refuses the job)
   --admin URL         the cloud's admin API (default http://127.0.0.1:8071)
 ${TARGET_USAGE}`;
 
@@ -109,6 +114,8 @@ export async function cloudCommand(argv: string[]): Promise<void> {
         target: LocalTarget;
         signKey?: string;
         form?: FirmwareForm;
+        deltaFrom?: string;
+        deltaOnly?: boolean;
         waitSeconds?: number;
       };
       if (request.url === "/deploy" && request.method === "POST") {
@@ -116,6 +123,8 @@ export async function cloudCommand(argv: string[]): Promise<void> {
           signingKey:
             body.signKey === undefined ? undefined : fs.readFileSync(body.signKey, "utf8"),
           form: body.form,
+          deltaFrom: body.deltaFrom,
+          deltaOnly: body.deltaOnly,
         });
         console.log(`deployed: ${summary}`);
         const outcome = body.waitSeconds
@@ -153,6 +162,8 @@ export async function deployCommand(argv: string[]): Promise<void> {
       wait: { type: "string" },
       "sign-key": { type: "string" },
       form: { type: "string" },
+      "delta-from": { type: "string" },
+      "delta-only": { type: "boolean" },
       ...TARGET_OPTIONS,
     },
     DEPLOY_USAGE,
@@ -166,12 +177,26 @@ export async function deployCommand(argv: string[]): Promise<void> {
     typeof values["sign-key"] === "string" ? path.resolve(values["sign-key"]) : undefined;
   // Checked here so that a bad key is named before the cloud is asked.
   if (signKey) readSigningKeyFile(signKey);
+  const deltaFrom =
+    typeof values["delta-from"] === "string" ? path.resolve(values["delta-from"]) : undefined;
+  const deltaOnly = values["delta-only"] === true;
+  if ((deltaFrom || deltaOnly) && (backend !== "aws" || (form ?? "plain") !== "plain"))
+    throw new UsageError("--delta-from is for --backend aws with the plain job document");
+  if (deltaOnly && !deltaFrom) throw new UsageError("--delta-only needs --delta-from");
   const image = path.resolve(required(values, "image", DEPLOY_USAGE));
   const adminUrl = (values.admin as string | undefined) ?? "http://127.0.0.1:8071";
   const waitSeconds = integer(values.wait, "wait");
   const response = await fetch(`${adminUrl}/deploy`, {
     method: "POST",
-    body: JSON.stringify({ image, target: targetOf(values), waitSeconds, signKey, form }),
+    body: JSON.stringify({
+      image,
+      target: targetOf(values),
+      waitSeconds,
+      signKey,
+      form,
+      deltaFrom,
+      deltaOnly,
+    }),
   }).catch((error: Error) => {
     throw new UsageError(
       `no local cloud answers at ${adminUrl} (${error.message}): start one with otaflow cloud`,

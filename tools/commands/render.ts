@@ -39,6 +39,13 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
       case "resume":
         line(`resume: ${event.id} from byte ${event.offset} of ${event.size}`);
         break;
+      case "delta":
+        line(
+          event.used
+            ? `delta: ${event.id} applied as a patch to the running image`
+            : `delta: ${event.id} takes the full image (${event.reason})`,
+        );
+        break;
       case "progress": {
         if (!options.tty) {
           // Without a terminal, a line at each quarter is enough.

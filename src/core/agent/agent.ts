@@ -6,7 +6,8 @@ import type { Backend, BackendListener } from "../backend";
 import { httpSource } from "../download/http-source";
 import { asOtaError, otaError, type OtaError } from "../errors";
 import { matchDigest } from "../hash/index";
-import { Journal } from "../journal";
+import { chooseDelta } from "../delta/offer";
+import { Journal, imageIdentity } from "../journal";
 import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
@@ -76,6 +77,8 @@ export type AgentNotice =
   | { event: "state"; from: AgentState; to: AgentState; cause: AgentEvent }
   | { event: "offer"; id: string; version: string; size: number }
   | { event: "resume"; id: string; offset: number; size: number }
+  /** An offer with a delta: whether the patch is applied, or why the full image is taken. */
+  | { event: "delta"; id: string; used: boolean; reason?: string }
   | { event: "progress"; id: string; bytes: number; total: number; percent: number }
   | {
       event: "report";
@@ -106,6 +109,10 @@ export function describeNotice(notice: AgentNotice): string {
       return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
     case "resume":
       return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
+    case "delta":
+      return notice.used
+        ? `applying ${notice.id} as a patch to the running image`
+        : `${notice.id}: full image (${notice.reason})`;
     case "progress":
       return `download ${notice.id}: ${notice.percent}% (${notice.bytes}/${notice.total})`;
     case "report":
@@ -399,18 +406,20 @@ export class Agent {
     }
   }
 
+  private httpSourceFor(url: string, size: number): ByteSource {
+    return httpSource({
+      http: this.ports.http,
+      clock: this.ports.clock,
+      url,
+      expectedSize: size,
+      readTimeoutMs: this.config.httpReadTimeoutMs,
+      maxRedirects: this.config.maxRedirects,
+      trust: this.config,
+    });
+  }
+
   private sourceFor(offer: Offer): ByteSource {
-    if (offer.source.kind === "http") {
-      return httpSource({
-        http: this.ports.http,
-        clock: this.ports.clock,
-        url: offer.source.url,
-        expectedSize: offer.size,
-        readTimeoutMs: this.config.httpReadTimeoutMs,
-        maxRedirects: this.config.maxRedirects,
-        trust: this.config,
-      });
-    }
+    if (offer.source.kind === "http") return this.httpSourceFor(offer.source.url, offer.size);
     if (!this.backend.source)
       throw otaError("offer-unsupported", `${this.backend.name} gives no byte source`);
     return this.backend.source(offer);
@@ -425,9 +434,19 @@ export class Agent {
     for (let again = false; ; again = true) {
       let result;
       try {
+        const delta = await chooseDelta(offer, this.ports, imageIdentity(offer), (url, size) =>
+          this.httpSourceFor(url, size),
+        );
+        if (offer.delta)
+          this.notify({
+            event: "delta",
+            id: offer.id,
+            used: !!delta.source,
+            reason: delta.refused,
+          });
         result = await transfer({
           offer,
-          source: this.sourceFor(offer),
+          source: delta.source || this.sourceFor(offer),
           slot,
           journal: this.journal,
           clock,
@@ -451,14 +470,16 @@ export class Agent {
             // From here on the update is known by the image's version (the record after reboot too).
             offer = this.active = { ...offer, version: header.version };
           },
-          refresh: this.backend.refresh
-            ? async () => {
-                const fresh = await this.backend.refresh!(offer);
-                if (!fresh) return undefined;
-                offer = this.active = fresh;
-                return this.sourceFor(fresh);
-              }
-            : undefined,
+          // A refreshed offer's URL is the full image's: a delta is not refreshed.
+          refresh:
+            this.backend.refresh && !delta.source
+              ? async () => {
+                  const fresh = await this.backend.refresh!(offer);
+                  if (!fresh) return undefined;
+                  offer = this.active = fresh;
+                  return this.sourceFor(fresh);
+                }
+              : undefined,
           cancelled: () => this.cancelRequested,
           onProgress: (bytes, total) => {
             const step = throttle(clock.now(), bytes, total);
