@@ -29,10 +29,19 @@ function checked(name: string, data: Uint8Array): Uint8Array {
   return data;
 }
 
+/** The ESP-IDF version the vectors' images name: the image tool's default when they were made. */
+export const VECTORS_IDF = "v5.2.2";
+
 export const baseImage = () =>
-  checked("delta-from-1.0.0.bin", buildAppImage({ version: "1.0.0", size: 262144, seed: 1 }));
+  checked(
+    "delta-from-1.0.0.bin",
+    buildAppImage({ version: "1.0.0", size: 262144, seed: 1, idfVersion: VECTORS_IDF }),
+  );
 export const targetImage = () =>
-  checked("delta-to-1.0.1.bin", buildAppImage({ version: "1.0.1", size: 262144, seed: 1 }));
+  checked(
+    "delta-to-1.0.1.bin",
+    buildAppImage({ version: "1.0.1", size: 262144, seed: 1, idfVersion: VECTORS_IDF }),
+  );
 export const vectorPatch = (kind: "sequential-heatshrink" | "esp_delta_ota") => {
   const name = `delta-1.0.0-to-1.0.1.${kind}.patch`;
   return checked(name, new Uint8Array(fs.readFileSync(path.join(DIR, name))));

@@ -16,6 +16,7 @@ import * as esbuild from "esbuild";
 import tmp from "tmp";
 import { fromHex } from "../../src/core/util/bytes";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
+import { VECTORS_IDF } from "../support/delta";
 import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
 import type { CaseStatus } from "./runtime";
 
@@ -69,7 +70,12 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
               ),
             ),
           )
-        : buildAppImage({ version: file === "base" ? "1.0.0" : "1.0.1", size: 262144, seed: 1 });
+        : buildAppImage({
+            version: file === "base" ? "1.0.0" : "1.0.1",
+            size: 262144,
+            seed: 1,
+            idfVersion: VECTORS_IDF,
+          });
     return { size: appImage.length, sha256: createHash("sha256").update(appImage).digest("hex") };
   },
   /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */
