@@ -13,13 +13,22 @@ import { otaError } from "../../src/core/errors";
 import type { Clock, HostPorts, HttpClient, Logger, MqttClient } from "../../src/core/ports";
 import { readSimBehaviour, type SelfTestBehaviour } from "../../tools/image/build";
 import { FlashBootControl } from "./boot-control";
-import { boot, ESP32, type BootResult, type Chip } from "./bootloader";
+import {
+  boot,
+  ESP32,
+  isNoBootableImage,
+  verifyAppImage,
+  type BootResult,
+  type Chip,
+} from "./bootloader";
 import { nodeClock } from "./clock";
 import { FlashFile } from "./flash";
 import { nodeDigests } from "./digests";
 import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
+import { otaSlots, readPartitionTable } from "./partitions";
 import { nodeSignatures } from "./signatures";
+import { slotStates, type SlotState } from "./slot-states";
 import { FlashSlotWriter } from "./slot";
 import { FlashKeyValueStore } from "./store";
 
@@ -57,6 +66,10 @@ export type DeviceEvent =
       bootloader: string[];
     }
   | { event: "reboot"; reason: string }
+  | { event: "connected"; broker: string }
+  | { event: "disconnected"; reason: string }
+  /** Each OTA slot's otadata state and image version, after boot and after every state change. */
+  | { event: "slots"; slots: SlotState[] }
   | { event: "log"; level: string; message: string; fields?: Record<string, unknown> };
 
 export interface DeviceOptions {
@@ -86,7 +99,31 @@ function openFlash(options: DeviceOptions): FlashFile {
     throw new Error(`${options.flashPath} does not exist: give --factory IMAGE to provision it`);
   }
   const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
-  return FlashFile.create(options.flashPath, { size: options.flashSize, factoryImage });
+  const flash = FlashFile.create(options.flashPath, { size: options.flashSize, factoryImage });
+  // A flash file that would never boot is not left behind: the next run would not provision it.
+  const chip = options.chip ?? ESP32;
+  const verdict = verifyAppImage(flash, otaSlots(readPartitionTable(flash))[0], chip);
+  if (!verdict.ok) {
+    flash.close();
+    fs.rmSync(options.flashPath, { force: true });
+    throw new Error(
+      `--factory ${options.factoryImagePath}: the ${chip.name} bootloader would not boot it ` +
+        `(${verdict.reason}); no flash file was made`,
+    );
+  }
+  return flash;
+}
+
+/** A flash file that no longer boots: the bootloader's reasons, and what to do about it. */
+function notBootable(error: Error & { log: string[] }, options: DeviceOptions): Error {
+  const reasons = error.log.filter((line) => line.startsWith("E "));
+  const chip = options.chip ?? ESP32;
+  return new Error(
+    `${options.flashPath} does not boot on ${chip.name}: ${error.message}\n` +
+      reasons.map((line) => `  ${line}\n`).join("") +
+      `The flash file is never overwritten: remove it (rm ${options.flashPath}) and run again with ` +
+      `--factory IMAGE (an image for ${chip.name}, or the right --chip) to provision a new one.`,
+  );
 }
 
 /** The firmware's self-test, as the running image's simulator record says it behaves. */
@@ -165,6 +202,8 @@ export async function runDevice(options: DeviceOptions): Promise<void> {
     const flash = openFlash(options);
     try {
       await runOneBoot(flash, options, http);
+    } catch (error) {
+      throw isNoBootableImage(error) ? notBootable(error, options) : error;
     } finally {
       flash.close();
     }
@@ -190,6 +229,12 @@ async function runOneBoot(
     selfTest: behaviour,
     bootloader: booted.log,
   });
+  let ended = false;
+  const emitSlots = () => {
+    // A late notice after this boot ended would find the flash closed: nothing left to show.
+    if (!ended) emit({ event: "slots", slots: slotStates(flash, chip, booted.slot) });
+  };
+  emitSlots();
 
   let resetReason: string | undefined;
   let wake!: () => void;
@@ -229,7 +274,11 @@ async function runOneBoot(
       logger.log(why === undefined ? "warn" : "error", message);
     },
   });
-  mqtt.onConnect(() => (lastFailure = ""));
+  mqtt.onConnect(() => {
+    lastFailure = "";
+    emit({ event: "connected", broker: cloud.brokerUrl });
+  });
+  mqtt.onDisconnect((reason) => emit({ event: "disconnected", reason }));
   const backend = cloud.createBackend({
     mqtt,
     clock: nodeClock,
@@ -241,12 +290,17 @@ async function runOneBoot(
     backend,
     config: options.agent,
     selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
-    onNotice: emit,
+    onNotice: (notice) => {
+      emit(notice);
+      if (notice.event === "state" || notice.event === "confirm" || notice.event === "rollback")
+        emitSlots();
+    },
   });
   try {
     await agent.start();
     await Promise.race([resetRequested, options.powerOff]);
   } finally {
+    ended = true;
     await agent.stop().catch(() => {});
     await mqtt.close();
   }
