@@ -21,7 +21,7 @@ import {
   type BootResult,
   type Chip,
 } from "./bootloader";
-import { nodeClock } from "./clock";
+import { bootClock } from "./clock";
 import { FlashFile } from "./flash";
 import { nodeDigests } from "./digests";
 import { createNodeHttpClient } from "./http";
@@ -131,6 +131,7 @@ function simulatedSelfTest(
   behaviour: SelfTestBehaviour,
   reset: (reason: string) => void,
   watchdogMs: number,
+  clock: Clock,
 ): SelfTest | undefined {
   switch (behaviour) {
     case "pass":
@@ -147,7 +148,7 @@ function simulatedSelfTest(
       };
     case "hang":
       return () => {
-        setTimeout(() => reset("task watchdog: the image hung (simulated)"), watchdogMs);
+        clock.setTimeout(() => reset("task watchdog: the image hung (simulated)"), watchdogMs);
         return new Promise<void>(() => {});
       };
   }
@@ -243,6 +244,7 @@ async function runOneBoot(
     if (resetReason === undefined) resetReason = reason;
     wake();
   };
+  const clock = bootClock();
   const logger: Logger = {
     log: (level, message, fields) => emit({ event: "log", level, message, fields }),
   };
@@ -254,7 +256,7 @@ async function runOneBoot(
     }),
     http,
     store: new FlashKeyValueStore(flash),
-    clock: nodeClock,
+    clock,
     logger,
     nativeDigests: nodeDigests,
     nativeSignatures: nodeSignatures,
@@ -281,7 +283,7 @@ async function runOneBoot(
   mqtt.onDisconnect((reason) => emit({ event: "disconnected", reason }));
   const backend = cloud.createBackend({
     mqtt,
-    clock: nodeClock,
+    clock,
     logger,
     running: { version: booted.image.version, project: booted.image.project },
   });
@@ -289,7 +291,7 @@ async function runOneBoot(
     ports,
     backend,
     config: options.agent,
-    selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
+    selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000, clock),
     onNotice: (notice) => {
       emit(notice);
       if (notice.event === "state" || notice.event === "confirm" || notice.event === "rollback")
@@ -303,6 +305,7 @@ async function runOneBoot(
     ended = true;
     await agent.stop().catch(() => {});
     await mqtt.close();
+    clock.reset();
   }
   if (resetReason !== undefined) emit({ event: "reboot", reason: resetReason });
 }

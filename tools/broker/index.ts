@@ -43,10 +43,16 @@ export async function startEmbeddedBroker(options: BrokerOptions = {}): Promise<
       )
     : net.createServer(handler);
   const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    // A port in use: the broker's own timers must not keep the process alive half-started.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const sockets = new Set<net.Socket>();
   server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {

@@ -225,7 +225,10 @@ export async function startLocalCloud(
           return fleetView(backend, known, list, boards);
         },
         async cancel(jobId) {
-          if (aws.jobStatus(jobId) === undefined) throw new Error(`no job ${jobId}`);
+          const status = aws.jobStatus(jobId);
+          if (status === undefined) throw new Error(`no job ${jobId}`);
+          if (status !== "IN_PROGRESS")
+            throw new Error(`job ${jobId} is ${status}: nothing to cancel`);
           await aws.cancel(jobId, { force: true });
           return `job ${jobId} canceled`;
         },

@@ -150,7 +150,10 @@ export async function cloudCommand(argv: string[]): Promise<void> {
     await cloud.close();
     throw busy(error, "--admin-port", String(adminPort));
   }
-  log(`broker ${cloud.brokerUrl}, firmware ${cloud.firmwareUrl}, admin API ${admin.url}`);
+  // The first line keeps its form: scripts read the URLs from it.
+  console.log(
+    `${backend} cloud: broker ${cloud.brokerUrl}, firmware ${cloud.firmwareUrl}, admin ${admin.url}`,
+  );
   log(`dashboard: ${admin.url}/`);
   log(deviceTransport(backend, pkiDir));
   await new Promise<void>((resolve) => {
