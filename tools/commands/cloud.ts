@@ -150,12 +150,12 @@ export async function cloudCommand(argv: string[]): Promise<void> {
     await cloud.close();
     throw busy(error, "--admin-port", String(adminPort));
   }
-  // The first line keeps its form: scripts read the URLs from it.
+  // These two lines keep their form: scripts read the URLs and the device's options from them.
   console.log(
     `${backend} cloud: broker ${cloud.brokerUrl}, firmware ${cloud.firmwareUrl}, admin ${admin.url}`,
   );
+  console.log(deviceTransport(backend, pkiDir));
   log(`dashboard: ${admin.url}/`);
-  log(deviceTransport(backend, pkiDir));
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
