@@ -11,7 +11,14 @@ import {
   statusCommand,
   STATUS_USAGE,
 } from "./commands/fleet";
-import { keygenCommand, KEYGEN_USAGE, signCommand, SIGN_USAGE } from "./commands/sign";
+import {
+  keygenCommand,
+  KEYGEN_USAGE,
+  signCommand,
+  SIGN_USAGE,
+  verifyCommand,
+  VERIFY_USAGE,
+} from "./commands/sign";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string }> = {
   device: { run: deviceCommand, usage: DEVICE_USAGE },
@@ -23,6 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string
   cancel: { run: cancelCommand, usage: CANCEL_USAGE },
   keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
   sign: { run: signCommand, usage: SIGN_USAGE },
+  verify: { run: verifyCommand, usage: VERIFY_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
@@ -35,8 +43,9 @@ const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help fo
   status   the devices of a running local cloud: version, slots, job in flight, last report
   jobs     the jobs of a running local cloud, with status and progress
   cancel   withdraw a job on a running local cloud
-  keygen   make an ECDSA P-256 key for signing images
-  sign     sign an image (appended signature block, or detached for AWS afr_ota)`;
+  keygen   make an ECDSA P-256 or RSA-3072 signing key, as espsecure does
+  sign     sign an image (Secure Boot V2 sector or V1 trailer, or detached for AWS afr_ota)
+  verify   check an image's signature with a public key, as the agent does`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

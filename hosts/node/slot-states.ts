@@ -1,6 +1,7 @@
 // What each OTA slot of the flash holds, for the operator's view: its otadata state and the
 // version of the image in it (when the bootloader's checks pass). Read-only, from the flash file.
-import { verifyAppImage, type Chip } from "./bootloader";
+import type { Chip } from "./bootloader";
+import { verifyAppImage } from "./image-format";
 import type { FlashFile } from "./flash";
 import { readOtadata, stateName, stateOfSlot } from "./otadata";
 import { otadataPartition, otaSlots, readPartitionTable } from "./partitions";

@@ -174,7 +174,7 @@ async function agentBoard(served: Served, size: number, { chip, flashSize }: Boa
   const flashPath = path.join(served.dir, "agent.flash");
   fs.rmSync(flashPath, { force: true });
   const factoryImage = new Uint8Array(fs.readFileSync(path.join(served.dir, "factory.bin")));
-  const flash = FlashFile.create(flashPath, { size: flashSize, factoryImage });
+  const flash = FlashFile.create(flashPath, { size: flashSize, factoryImage, chip });
   const booted = boot(flash, { chip });
   const cloud = new ScriptedCloud();
   let offeredAt = 0;
@@ -279,7 +279,7 @@ function checksAlone(size: number) {
     const served = await serve(size, ESP32_S3.id);
     const image = new Uint8Array(fs.readFileSync(served.file));
     const flashPath = path.join(served.dir, "checks.flash");
-    FlashFile.create(flashPath, { size: 256 * MiB, factoryImage: image }).close();
+    FlashFile.create(flashPath, { size: 256 * MiB, factoryImage: image, chip: ESP32_S3 }).close();
     const interval = journalInterval(DEFAULT_CONFIG, 4096, size);
     const best: ChecksAlone = {
       size,
