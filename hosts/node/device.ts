@@ -330,6 +330,7 @@ async function runOneBoot(
     await agent.start();
     await Promise.race([resetRequested, options.powerOff]);
   } finally {
+    ended = true;
     await agent.stop().catch(() => {});
     await mqtt.close();
     clock.reset();
