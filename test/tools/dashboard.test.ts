@@ -69,7 +69,11 @@ after(async () => {
   await browser?.close();
   for (const child of children) child.kill("SIGTERM");
   await Promise.all(
-    children.map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)),
+    children.map((c) =>
+      c.exitCode === null && c.signalCode === null
+        ? new Promise((r) => c.once("exit", r))
+        : undefined,
+    ),
   );
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
