@@ -38,13 +38,14 @@ export type {
   QoS,
   RunningImage,
   SignatureStream,
+  SlotReader,
   SlotWriter,
   TimerHandle,
 } from "./core/ports";
 
 // The interface a backend implements.
 export type { Backend, BackendListener } from "./core/backend";
-export type { ImageSource, Offer, Report, ReportStatus } from "./core/offer";
+export type { DeltaOffer, ImageSource, Offer, Report, ReportStatus } from "./core/offer";
 export type { ByteSource, ByteStream } from "./core/source";
 
 // Errors.

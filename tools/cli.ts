@@ -3,6 +3,15 @@ import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
 import { imageCommand, IMAGE_USAGE } from "./commands/image";
 import { cloudCommand, CLOUD_USAGE, deployCommand, DEPLOY_USAGE } from "./commands/cloud";
+import { deltaCommand, DELTA_USAGE, patchCommand, PATCH_USAGE } from "./commands/delta";
+import {
+  cancelCommand,
+  CANCEL_USAGE,
+  jobsCommand,
+  JOBS_USAGE,
+  statusCommand,
+  STATUS_USAGE,
+} from "./commands/fleet";
 import {
   keygenCommand,
   KEYGEN_USAGE,
@@ -17,20 +26,31 @@ const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string
   image: { run: imageCommand, usage: IMAGE_USAGE },
   cloud: { run: cloudCommand, usage: CLOUD_USAGE },
   deploy: { run: deployCommand, usage: DEPLOY_USAGE },
+  status: { run: statusCommand, usage: STATUS_USAGE },
+  jobs: { run: jobsCommand, usage: JOBS_USAGE },
+  cancel: { run: cancelCommand, usage: CANCEL_USAGE },
   keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
   sign: { run: signCommand, usage: SIGN_USAGE },
   verify: { run: verifyCommand, usage: VERIFY_USAGE },
+  delta: { run: deltaCommand, usage: DELTA_USAGE },
+  patch: { run: patchCommand, usage: PATCH_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
 
   device   run a simulated ESP32 with the agent against a cloud
   image    write an ESP-IDF app image for the simulator
-  cloud    run a local cloud (AWS IoT Jobs, ThingsBoard or Tencent IoT Hub) with a broker and firmware server
+  cloud    run a local cloud (AWS IoT Jobs, ThingsBoard or Tencent IoT Hub) with a broker, firmware
+           server, admin API and fleet dashboard
   deploy   create a job / assign firmware on a running local cloud
+  status   the devices of a running local cloud: version, slots, job in flight, last report
+  jobs     the jobs of a running local cloud, with status and progress
+  cancel   withdraw a job on a running local cloud
   keygen   make an ECDSA P-256 or RSA-3072 signing key, as espsecure does
   sign     sign an image (Secure Boot V2 sector or V1 trailer, or detached for AWS afr_ota)
-  verify   check an image's signature with a public key, as the agent does`;
+  verify   check an image's signature with a public key, as the agent does
+  delta    make a detools sequential patch (heatshrink, esp_delta_ota container) between two images
+  patch    apply such a patch to an image`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -12,7 +12,9 @@ import { fileURLToPath } from "node:url";
 import type { DeviceEvent } from "../hosts/node/device";
 import { startLocalCloud, type LocalBackend, type LocalTarget } from "./clouds/local";
 import { writeImageFile } from "./image/build";
+import { integer, UsageError } from "./commands/args";
 import { humanRenderer } from "./commands/render";
+import { stamp } from "./commands/stamp";
 import { generateSigningKey } from "./sign/index";
 
 const USAGE = `Usage: npm start [-- --backend aws|thingsboard|tencent] [--rollback] [--size BYTES]
@@ -20,19 +22,29 @@ const USAGE = `Usage: npm start [-- --backend aws|thingsboard|tencent] [--rollba
   --backend   the cloud to update through (default aws)
   --rollback  the new image fails its self-test: watch the bootloader return to 1.0.0 and the old
               image report the failure
-  --size      size of the new image in bytes (default 1 MiB)`;
+  --size      size of the new image: bytes, or with KiB/MiB (default 1MiB); one larger than the
+              slot (1984 KiB) shows the device refusing it`;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      backend: { type: "string", default: "aws" },
-      rollback: { type: "boolean", default: false },
-      size: { type: "string", default: String(1024 * 1024) },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  let values: { backend: string; rollback: boolean; size: string; help?: boolean };
+  let size: number;
+  try {
+    values = parseArgs({
+      options: {
+        backend: { type: "string", default: "aws" },
+        rollback: { type: "boolean", default: false },
+        size: { type: "string", default: "1MiB" },
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+    size = integer(values.size, "size")!;
+    if (size < 1024) throw new UsageError(`--size must be at least 1KiB, not ${values.size}`);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -42,15 +54,29 @@ async function main(): Promise<number> {
     console.error(`unknown backend ${backend}\n\n${USAGE}`);
     return 2;
   }
-  const say = (text: string) => console.log(`demo   | ${text}`);
+  const say = (text: string) => console.log(`${stamp()} demo   | ${text}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-demo-"));
+  try {
+    return await run(backend, values.rollback, size, dir, say);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function run(
+  backend: LocalBackend,
+  rollback: boolean,
+  size: number,
+  dir: string,
+  say: (text: string) => void,
+): Promise<number> {
   const factory = path.join(dir, "app-1.0.0.bin");
   const update = path.join(dir, "app-1.1.0.bin");
   writeImageFile(factory, { version: "1.0.0", size: 256 * 1024 });
   writeImageFile(update, {
     version: "1.1.0",
-    size: Math.ceil(Number(values.size) / 16) * 16,
-    selfTest: values.rollback ? "fail" : "pass",
+    size: Math.ceil(size / 16) * 16,
+    selfTest: rollback ? "fail" : "pass",
     seed: 11,
   });
 
@@ -59,7 +85,9 @@ async function main(): Promise<number> {
   const publicKey = path.join(dir, "release.pub.pem");
   fs.writeFileSync(publicKey, releaseKey.publicKeyPem);
 
-  const cloud = await startLocalCloud(backend, { log: (line) => console.log(`cloud  | ${line}`) });
+  const cloud = await startLocalCloud(backend, {
+    log: (line) => console.log(`${stamp()} cloud  | ${line}`),
+  });
   say(`${backend} cloud on ${cloud.brokerUrl}, firmware server on ${cloud.firmwareUrl}`);
   const target: LocalTarget = {
     thing: "demo-1",
@@ -111,7 +139,7 @@ async function main(): Promise<number> {
     if (
       event.event === "report" &&
       event.delivered &&
-      ["succeeded", "failed"].includes(event.status)
+      ["succeeded", "failed", "rejected"].includes(event.status)
     ) {
       finalDelivered();
     }
@@ -127,28 +155,27 @@ async function main(): Promise<number> {
   let ok: boolean;
   try {
     await Promise.race([booted, exited.then(() => Promise.reject(new Error("the device exited")))]);
-    say(`deploying 1.1.0${values.rollback ? " (an image whose self-test fails)" : ""}`);
+    say(`deploying 1.1.0${rollback ? " (an image whose self-test fails)" : ""}`);
     say(await cloud.deploy(update, target, { signingKey: releaseKey.privateKeyPem }));
     const outcome = await cloud.outcome(target, 120_000);
     // The device hears the cloud's acknowledgement a moment after the cloud records the status.
     await delivered;
     say(`the cloud's final status: ${outcome.status}`);
     const running = boots[boots.length - 1];
-    ok = values.rollback
+    ok = rollback
       ? !outcome.succeeded && running === "1.0.0"
       : outcome.succeeded && running === "1.1.0";
     say(
       ok
-        ? values.rollback
+        ? rollback
           ? "the update failed its self-test, the board rolled back to 1.0.0, and the old image reported it"
           : "the board runs 1.1.0, confirmed, and the cloud was told only after the confirmation"
-        : `unexpected outcome: the board runs ${running}`,
+        : `the update did not go as expected (${outcome.status}): the board runs ${running}`,
     );
   } finally {
     device.kill("SIGTERM");
     await exited;
     await cloud.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
   return ok ? 0 : 1;
 }

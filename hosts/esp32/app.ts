@@ -22,6 +22,7 @@ import type {
   Logger,
   MqttClient,
   RunningImage,
+  SlotReader,
   SlotWriter,
 } from "../../src/core/ports";
 import { clock as timerClock } from "./clock";
@@ -34,6 +35,8 @@ import { preferenceStore } from "./store";
 
 export interface Platform {
   slot: SlotWriter;
+  /** The running slot, for delta updates (none on lin: delta offers take the full image). */
+  running?: SlotReader;
   boot: BootControl;
   /** The application's check of a new image before it confirms itself (default: cloud reachable). */
   selfTest?: SelfTest;
@@ -148,6 +151,7 @@ export async function startApp(platform: Platform, settings: Settings): Promise<
   });
   const ports: HostPorts = {
     slot: platform.slot,
+    running: platform.running,
     boot: platform.boot,
     http: requestHttpClient(tls),
     store: platform.store || preferenceStore(settings.nvs),

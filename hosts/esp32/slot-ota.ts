@@ -6,6 +6,7 @@
 // journal, so the next attempt downloads the image from the start.
 import OTA from "ota";
 import { otaError } from "../../src/core/errors";
+import type { SlotReader } from "../../src/core/ports";
 import { openLegacyPartition, type ReadablePartition } from "./partition-legacy";
 import { checkBegin, checkWrite, messageOf, SlotSession, type StagedSlot } from "./slot-common";
 
@@ -88,6 +89,16 @@ class OtaSlot extends SlotSession<ReadablePartition> {
 
 export function openSlot(name: string): StagedSlot {
   return new OtaSlot(name);
+}
+
+/** The running slot, read-only: the base a delta is applied to. */
+export function openRunning(): SlotReader {
+  const running = openLegacyPartition("running");
+  return {
+    name: "running",
+    size: running.size,
+    read: (offset, length) => Promise.resolve(running.read(offset, length)),
+  };
 }
 
 export function readRunning(length: number): Uint8Array {

@@ -12,6 +12,7 @@
 import Update from "embedded:update";
 import type { Updater } from "embedded:update";
 import { otaError } from "../../src/core/errors";
+import type { SlotReader } from "../../src/core/ports";
 import { openPartition, type FlashPartition } from "./partition";
 import { checkBegin, checkWrite, messageOf, SlotSession, type StagedSlot } from "./slot-common";
 
@@ -103,6 +104,16 @@ class UpdateSlot extends SlotSession<FlashPartition> {
 /** The slot esp_ota_get_next_update_partition gives, named `name` (e.g. "ota_1"). */
 export function openSlot(name: string): StagedSlot {
   return new UpdateSlot(name);
+}
+
+/** The running slot, read-only: the base a delta is applied to. */
+export function openRunning(): SlotReader {
+  const running = openPartition("running", "r");
+  return {
+    name: "running",
+    size: running.size,
+    read: (offset, length) => Promise.resolve(running.read(offset, length)),
+  };
 }
 
 /** The running image's first bytes (header and app descriptor). */

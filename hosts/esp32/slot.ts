@@ -1,3 +1,3 @@
 // The update slot of the default build: embedded:update. A build with OTAFLOW_SLOT=ota maps this
 // module's specifier to slot-ota.ts instead (manifest_slot_ota.json).
-export { openSlot, readRunning } from "./slot-update";
+export { openRunning, openSlot, readRunning } from "./slot-update";

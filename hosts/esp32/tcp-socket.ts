@@ -58,21 +58,34 @@ export class LegacyTcp {
       ? new SecureSocket(settings)
       : new Socket(settings)) as unknown as LegacyStream;
     this.socket.callback = (message, value) => {
-      if (message === CONNECT) {
-        if (options.onWritable) options.onWritable(this.socket.write());
-      } else if (message === DATA_RECEIVED) {
-        const bytes = new Uint8Array(this.socket.read(ArrayBuffer));
-        if (bytes.length === 0) return;
-        this.received.push(bytes);
-        this.available += bytes.length;
-        if (options.onReadable) options.onReadable(this.available);
-      } else if (message === DATA_SENT) {
-        if (options.onWritable) options.onWritable(value as number);
-      } else if (message < 0 && !this.failed) {
-        this.failed = true;
-        if (options.onError) options.onError();
+      try {
+        this.dispatch(options, message, value);
+      } catch {
+        // An exception that leaves a host callback stops the app. On Moddable's Linux target a
+        // refused connection is reported as CONNECT, then write() throws "write failed".
+        this.fail(options);
       }
     };
+  }
+
+  private dispatch(options: LegacyTcpOptions, message: number, value?: number): void {
+    if (message === CONNECT) {
+      if (options.onWritable) options.onWritable(this.socket.write());
+    } else if (message === DATA_RECEIVED) {
+      const bytes = new Uint8Array(this.socket.read(ArrayBuffer));
+      if (bytes.length === 0) return;
+      this.received.push(bytes);
+      this.available += bytes.length;
+      if (options.onReadable) options.onReadable(this.available);
+    } else if (message === DATA_SENT) {
+      if (options.onWritable) options.onWritable(value as number);
+    } else if (message < 0) this.fail(options);
+  }
+
+  private fail(options: LegacyTcpOptions): void {
+    if (this.failed) return;
+    this.failed = true;
+    if (options.onError) options.onError();
   }
 
   read(what?: number | Bytes): number | ArrayBuffer | undefined {

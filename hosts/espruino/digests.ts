@@ -48,7 +48,8 @@ export function slotDigests(storage: EspruinoStorage, slotName: () => string): N
       update(data) {
         if (done) throw otaError("internal", "digest updated after digest()");
         length += data.length;
-        last = data.slice();
+        // A copy: Espruino's Uint8Array slice() gives a plain Array (docs/ENGINES.md).
+        last = new Uint8Array(data);
       },
       digest() {
         done = true;

@@ -1,10 +1,16 @@
 // The HttpClient port over Espruino's require("http"). The body arrives as binary strings through
-// 'data' events; they are queued for read(). Espruino's client has no abort: close() stops
-// delivering the rest, which still arrives and is dropped until the server ends the response.
+// 'data' events, one network chunk (536 bytes) at a time; they are gathered, and read() hands
+// them over READ_SIZE bytes at a time: the agent's work per piece (checks, Storage write,
+// progress) is interpreted JavaScript, paid per piece, not per byte. Espruino's client has no
+// abort: close() stops delivering the rest, which still arrives and is dropped until the server
+// ends the response.
 import { otaError } from "../../src/core/errors";
 import type { HttpClient, HttpResponse } from "../../src/core/ports";
 import { httpTarget } from "../../src/core/util/url-parts";
 import { bytesOf } from "./binary";
+
+/** Bytes read() waits for (unless the body ends first) and gives at most: a flash sector. */
+const READ_SIZE = 4096;
 
 export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
   return {
@@ -16,7 +22,8 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
       const secure = parts.scheme === "https";
       const path = parts.path || "/";
       return new Promise<HttpResponse>((resolve, reject) => {
-        const chunks: Uint8Array[] = [];
+        // What has arrived and not been read, as one binary string.
+        let pending = "";
         let ended = false;
         let closed = false;
         let failure: Error | undefined;
@@ -25,8 +32,12 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
         const settle = () => {
           if (!waiting) return;
           const reader = waiting;
-          if (chunks.length > 0) reader.resolve(chunks.shift()!);
-          else if (failure) reader.reject(failure);
+          if (pending.length >= READ_SIZE || (pending.length > 0 && (ended || closed || failure))) {
+            // At most READ_SIZE bytes: what the network delivered while the agent was busy stays
+            // here rather than make one large piece.
+            reader.resolve(bytesOf(pending.substring(0, READ_SIZE)));
+            pending = pending.substring(READ_SIZE);
+          } else if (failure) reader.reject(failure);
           else if (ended || closed) reader.resolve(null);
           else return;
           waiting = undefined;
@@ -55,7 +66,7 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
               headers[names[i].toLowerCase()] = String(response.headers[names[i]]);
             response.on("data", (data) => {
               if (closed || data.length === 0) return;
-              chunks.push(bytesOf(data));
+              pending += data;
               settle();
             });
             response.on("error", (error) => {
@@ -78,7 +89,7 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
               },
               close() {
                 closed = true;
-                chunks.length = 0;
+                pending = "";
                 settle();
               },
             });

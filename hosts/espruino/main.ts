@@ -2,15 +2,6 @@
 // the global object; an application image is that bundle followed by the application's own code,
 // which calls otaflow.start({ selfTest }) (see README.md). Settings come from Storage
 // "otaflow.json": the backend, the broker and the device's identity.
-import { createAwsBackend, mqttIdentity as awsIdentity } from "../../src/backends/aws/index";
-import {
-  createTencentBackend,
-  mqttIdentity as tencentIdentity,
-} from "../../src/backends/tencent/index";
-import {
-  createThingsBoardBackend,
-  mqttIdentity as thingsBoardIdentity,
-} from "../../src/backends/thingsboard/index";
 import {
   Agent,
   describeNotice,
@@ -18,7 +9,6 @@ import {
   type AgentNotice,
   type SelfTest,
 } from "../../src/core/agent/agent";
-import type { Backend } from "../../src/core/backend";
 import { trustedKey } from "../../src/core/signature/keys";
 import { withoutPrefix } from "../../src/core/util/chars";
 import type {
@@ -29,39 +19,18 @@ import type {
   MqttClient,
   RunningImage,
 } from "../../src/core/ports";
+import type { Cloud } from "./clouds/cloud";
+import { CLOUDS } from "./clouds/index";
 import { slotDigests } from "./digests";
 import { espruinoHttpClient } from "./http";
 import { SETTINGS_FILE } from "./layout";
 import { httpModule, netModule, storageModule } from "./modules";
-import { connectMqtt, type MqttIdentity } from "./mqtt";
-import { slotsOf, storageBootControl, storageSlot } from "./slot";
+import { connectMqtt } from "./mqtt";
+import type { Settings } from "./settings";
+import { slotsOf, storageBootControl, storageReader, storageSlot } from "./slot";
 import { storageStore } from "./store";
 
-export interface Settings {
-  backend: "aws" | "thingsboard" | "tencent";
-  /** `tls`: options for require("tls").connect (ca, key, cert as PEM text); absent for plain MQTT. */
-  broker: { host: string; port: number; tls?: Record<string, unknown> };
-  thing?: string;
-  token?: string;
-  title?: string;
-  product?: string;
-  device?: string;
-  secret?: string;
-  /** Allows plain MQTT (no `broker.tls`) and http:// image URLs: development only. */
-  insecurePlaintext?: boolean;
-  /**
-   * The keys an image must be signed with: each a Secure Boot V2 key digest (hex, as `otaflow
-   * keygen` prints it), a PEM public key, or the hex of a P-256 point. Required, unless
-   * `insecureUnsigned`.
-   */
-  publicKeys?: string[];
-  /** Installs unsigned images when there is no `publicKeys`: development only. */
-  insecureUnsigned?: boolean;
-  /** Least level printed on the console ("info" by default). */
-  log?: LogLevel;
-  /** Bytes each application slot may take (192 KiB by default). */
-  slotSize?: number;
-}
+export type { Settings } from "./settings";
 
 export interface StartOptions {
   /** The application's check of a new image before it confirms itself (default: cloud reachable). */
@@ -84,7 +53,11 @@ const DEFAULT_SLOT_SIZE = 192 * 1024;
 const clock: Clock = {
   now: () => getTime() * 1000,
   setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle),
+  // Espruino throws on clearTimeout(undefined) (docs/ENGINES.md); the core clears timers that
+  // may never have been set.
+  clearTimeout: (handle) => {
+    if (handle !== undefined) clearTimeout(handle as number);
+  },
   random: () => Math.random(),
 };
 
@@ -98,43 +71,14 @@ function consoleLogger(least: LogLevel): Logger {
   };
 }
 
-function cloudOf(
-  settings: Settings,
-  running: RunningImage,
-): { identity: () => MqttIdentity; backend: (deps: BackendDeps) => Backend } {
-  const required = (value: string | undefined, name: string): string => {
-    if (value === undefined) throw new Error(`${SETTINGS_FILE}: "${name}" is required`);
-    return value;
-  };
-  if (settings.backend === "aws") {
-    const config = { thingName: required(settings.thing, "thing") };
-    return {
-      identity: () => awsIdentity(config),
-      backend: (deps) => createAwsBackend(config, deps),
-    };
-  }
-  if (settings.backend === "thingsboard") {
-    const config = {
-      accessToken: required(settings.token, "token"),
-      title: settings.title || running.project,
-      currentVersion: running.version,
-    };
-    return {
-      identity: () => thingsBoardIdentity(config),
-      backend: (deps) => createThingsBoardBackend(config, deps),
-    };
-  }
-  const config = {
-    productId: required(settings.product, "product"),
-    deviceName: required(settings.device, "device"),
-    deviceSecret: settings.secret,
-    currentVersion: running.version,
-  };
-  return {
-    // A new connection id (and signature) for every connection, as the C SDKs do.
-    identity: () => tencentIdentity(config, undefined, () => clock.random()),
-    backend: (deps) => createTencentBackend(config, deps),
-  };
+/** The cloud "backend" names, among those this build bundles. */
+function cloudOf(settings: Settings, running: RunningImage): Cloud {
+  const cloud = CLOUDS[settings.backend];
+  if (!cloud)
+    throw new Error(
+      `${SETTINGS_FILE}: "backend" is "${settings.backend}"; this build knows ${Object.keys(CLOUDS).join(", ")}`,
+    );
+  return cloud(settings, running, clock);
 }
 
 /** "publicKeys", each checked, so that a mistyped key stops the start with its reason. */
@@ -161,12 +105,6 @@ function trustedKeysOf(settings: Settings): string[] {
         `"insecureUnsigned": true to install unsigned images (development only)`,
     );
   return keys;
-}
-
-interface BackendDeps {
-  mqtt: MqttClient;
-  clock: Clock;
-  logger: Logger;
 }
 
 function start(options?: StartOptions): Promise<App> {
@@ -207,6 +145,7 @@ function start(options?: StartOptions): Promise<App> {
     });
     const ports: HostPorts = {
       slot,
+      running: storageReader(storage, slotsOf().running),
       boot,
       http: espruinoHttpClient(httpModule()),
       store: storageStore(storage),

@@ -2,7 +2,7 @@
 // the bytes arrive, and the boot state file says what the boot file (boot0.ts) runs next.
 import { otaError } from "../../src/core/errors";
 import { IMAGE_PREFIX_SIZE, parseImageHeader } from "../../src/core/image/esp-image";
-import type { BootControl, RunningImage, SlotWriter } from "../../src/core/ports";
+import type { BootControl, RunningImage, SlotReader, SlotWriter } from "../../src/core/ports";
 import { binaryOf, bytesOf } from "./binary";
 import { BOOT_FILE, SLOTS, globals, type BootState } from "./layout";
 
@@ -60,6 +60,23 @@ export function storageSlot(storage: EspruinoStorage, name: string, size: number
       const text = storage.read(name, offset, length);
       if (text === undefined || text.length !== length)
         return Promise.reject(fail(`cannot read ${length} bytes at ${offset}`));
+      return Promise.resolve(bytesOf(text));
+    },
+  };
+}
+
+/** The running slot's Storage file, read-only: the base a delta is applied to. */
+export function storageReader(storage: EspruinoStorage, name: string): SlotReader {
+  const file = storage.read(name);
+  return {
+    name,
+    size: file === undefined ? 0 : file.length,
+    read(offset, length) {
+      const text = storage.read(name, offset, length);
+      if (text === undefined || text.length !== length)
+        return Promise.reject(
+          otaError("flash", `${name}: cannot read ${length} bytes at ${offset}`),
+        );
       return Promise.resolve(bytesOf(text));
     },
   };

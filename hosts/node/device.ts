@@ -11,16 +11,22 @@ import {
 import type { Backend } from "../../src/core/backend";
 import { otaError } from "../../src/core/errors";
 import type { Clock, HostPorts, HttpClient, Logger, MqttClient } from "../../src/core/ports";
-import { readSimBehaviour, type SelfTestBehaviour } from "../../tools/image/build";
+import { readSimBehaviour, type SelfTestBehaviour } from "./sim-firmware";
 import { FlashBootControl } from "./boot-control";
-import { boot, ESP32, type BootResult, type Chip } from "./bootloader";
-import { nodeClock } from "./clock";
+import { boot, ESP32, isNoBootableImage, type BootResult, type Chip } from "./bootloader";
+import { SimEfuses } from "./efuse";
+import { verifySecureBootV2 } from "./secure-boot";
+import { bootClock } from "./clock";
 import { FlashFile } from "./flash";
+import { verifyAppImage } from "./image-format";
+import { otaSlots, readPartitionTable } from "./partitions";
+import { slotStates, type SlotState } from "./slot-states";
 import { nodeDigests } from "./digests";
 import { createNodeHttpClient } from "./http";
 import { connectMqtt } from "./mqtt";
 import { nodeSignatures } from "./signatures";
 import { FlashSlotWriter } from "./slot";
+import { runningSlotReader } from "./running-slot";
 import { FlashKeyValueStore } from "./store";
 
 /** PEM texts for TLS to the broker and the firmware server. */
@@ -57,6 +63,10 @@ export type DeviceEvent =
       bootloader: string[];
     }
   | { event: "reboot"; reason: string }
+  | { event: "connected"; broker: string }
+  | { event: "disconnected"; reason: string }
+  /** Each OTA slot's otadata state and image version, after boot and after every state change. */
+  | { event: "slots"; slots: SlotState[] }
   | { event: "log"; level: string; message: string; fields?: Record<string, unknown> };
 
 export interface DeviceOptions {
@@ -69,6 +79,17 @@ export interface DeviceOptions {
    * with 32-bit addresses, for larger slots on a larger flash.
    */
   chip?: Chip;
+  /**
+   * The bootloader and app are built with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK (default true): the
+   * chip's secure_version eFuse rises when an image is marked valid, and no image below it boots.
+   */
+  antiRollback?: boolean;
+  /**
+   * Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT): the SBv2 digests (hex) of the
+   * trusted keys, burnt into the eFuses of a new board; no app without a valid signature sector by
+   * one of them boots.
+   */
+  secureBootKeyDigests?: string[];
   cloud: DeviceCloud;
   agent?: Partial<AgentConfig>;
   /** How long a hung image runs before the simulated task watchdog resets the board. */
@@ -86,7 +107,39 @@ function openFlash(options: DeviceOptions): FlashFile {
     throw new Error(`${options.flashPath} does not exist: give --factory IMAGE to provision it`);
   }
   const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
-  return FlashFile.create(options.flashPath, { size: options.flashSize, factoryImage });
+  // A new flash file is a new board: its chip's eFuses are blank, then the keys are burnt.
+  const efuse = SimEfuses.blank(options.flashPath, (options.chip ?? ESP32).secureVersionBits);
+  if (options.secureBootKeyDigests) efuse.burnKeyDigests(options.secureBootKeyDigests);
+  const flash = FlashFile.create(options.flashPath, {
+    size: options.flashSize,
+    factoryImage,
+    chip: options.chip,
+  });
+  // A flash file that would never boot is not left behind: the next run would not provision it.
+  const chip = options.chip ?? ESP32;
+  const verdict = verifyAppImage(flash, otaSlots(readPartitionTable(flash))[0], chip);
+  if (!verdict.ok) {
+    flash.close();
+    fs.rmSync(options.flashPath, { force: true });
+    fs.rmSync(`${options.flashPath}.efuse`, { force: true });
+    throw new Error(
+      `--factory ${options.factoryImagePath}: the ${chip.name} bootloader would not boot it ` +
+        `(${verdict.reason}); no flash file was made`,
+    );
+  }
+  return flash;
+}
+
+/** A flash file that no longer boots: the bootloader's reasons, and what to do about it. */
+function notBootable(error: Error & { log: string[] }, options: DeviceOptions): Error {
+  const reasons = error.log.filter((line) => line.startsWith("E "));
+  const chip = options.chip ?? ESP32;
+  return new Error(
+    `${options.flashPath} does not boot on ${chip.name}: ${error.message}\n` +
+      reasons.map((line) => `  ${line}\n`).join("") +
+      `The flash file is never overwritten: remove it (rm ${options.flashPath}) and run again with ` +
+      `--factory IMAGE (an image for ${chip.name}, or the right --chip) to provision a new one.`,
+  );
 }
 
 /** The firmware's self-test, as the running image's simulator record says it behaves. */
@@ -94,6 +147,7 @@ function simulatedSelfTest(
   behaviour: SelfTestBehaviour,
   reset: (reason: string) => void,
   watchdogMs: number,
+  clock: Clock,
 ): SelfTest | undefined {
   switch (behaviour) {
     case "pass":
@@ -110,7 +164,7 @@ function simulatedSelfTest(
       };
     case "hang":
       return () => {
-        setTimeout(() => reset("task watchdog: the image hung (simulated)"), watchdogMs);
+        clock.setTimeout(() => reset("task watchdog: the image hung (simulated)"), watchdogMs);
         return new Promise<void>(() => {});
       };
   }
@@ -207,6 +261,8 @@ export async function runDevice(options: DeviceOptions): Promise<void> {
     const flash = openFlash(options);
     try {
       await runOneBoot(flash, options, http);
+    } catch (error) {
+      throw isNoBootableImage(error) ? notBootable(error, options) : error;
     } finally {
       flash.close();
     }
@@ -220,7 +276,18 @@ async function runOneBoot(
 ): Promise<void> {
   const emit = options.onEvent;
   const chip = options.chip ?? ESP32;
-  const booted: BootResult = boot(flash, { chip });
+  const efuse =
+    options.antiRollback !== false || options.secureBootKeyDigests
+      ? SimEfuses.open(options.flashPath, chip.secureVersionBits)
+      : undefined;
+  const antiRollback = options.antiRollback !== false ? efuse : undefined;
+  const booted: BootResult = boot(flash, {
+    chip,
+    efuse: antiRollback,
+    verifySignature: options.secureBootKeyDigests
+      ? (image, signedLength) => verifySecureBootV2(image, signedLength, efuse!.keyDigests())
+      : undefined,
+  });
   const image = flash.read(booted.offset, booted.image.length);
   const behaviour = readSimBehaviour(image);
   emit({
@@ -232,6 +299,12 @@ async function runOneBoot(
     selfTest: behaviour,
     bootloader: booted.log,
   });
+  let ended = false;
+  const emitSlots = () => {
+    // A late notice after this boot ended would find the flash closed: nothing left to show.
+    if (!ended) emit({ event: "slots", slots: slotStates(flash, chip, booted.slot) });
+  };
+  emitSlots();
 
   let resetReason: string | undefined;
   let wake!: () => void;
@@ -240,18 +313,21 @@ async function runOneBoot(
     if (resetReason === undefined) resetReason = reason;
     wake();
   };
+  const clock = bootClock();
   const logger: Logger = {
     log: (level, message, fields) => emit({ event: "log", level, message, fields }),
   };
   const ports: HostPorts = {
     slot: new FlashSlotWriter(flash, booted, { chip }),
+    running: runningSlotReader(flash, booted),
     boot: new FlashBootControl(flash, booted, {
       chip,
+      efuse: antiRollback,
       reboot: () => reset("reboot requested by the firmware"),
     }),
     http,
     store: new FlashKeyValueStore(flash),
-    clock: nodeClock,
+    clock,
     logger,
     nativeDigests: nodeDigests,
     nativeSignatures: nodeSignatures,
@@ -270,25 +346,34 @@ async function runOneBoot(
       );
     },
   });
+  mqtt.onConnect(() => emit({ event: "connected", broker: cloud.brokerUrl }));
+  mqtt.onDisconnect((reason) => emit({ event: "disconnected", reason }));
   const backend = cloud.createBackend({
     mqtt,
-    clock: nodeClock,
+    clock,
     logger,
     running: { version: booted.image.version, project: booted.image.project },
   });
   const agent = new Agent({
     ports,
     backend,
-    config: options.agent,
-    selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
-    onNotice: emit,
+    // The firmware knows its chip: an image for another is refused as its header arrives.
+    config: { chipId: chip.id, ...options.agent },
+    selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000, clock),
+    onNotice: (notice) => {
+      emit(notice);
+      if (notice.event === "state" || notice.event === "confirm" || notice.event === "rollback")
+        emitSlots();
+    },
   });
   try {
     await agent.start();
     await Promise.race([resetRequested, options.powerOff]);
   } finally {
+    ended = true;
     await agent.stop().catch(() => {});
     await mqtt.close();
+    clock.reset();
   }
   if (resetReason !== undefined) emit({ event: "reboot", reason: resetReason });
 }

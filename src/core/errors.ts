@@ -37,6 +37,10 @@ export type FailureCode =
   | "image-invalid"
   | "image-mismatch"
   | "signature-invalid"
+  // Delta updates: a corrupt patch, one this agent cannot apply, one for another running image.
+  | "delta-invalid"
+  | "delta-unsupported"
+  | "delta-base-mismatch"
   // Flash and boot.
   | "flash"
   | "self-test-failed"

@@ -6,6 +6,26 @@ export type ImageSource =
   /** ThingsBoard's MQTT chunk protocol; the backend supplies the ByteSource. */
   | { kind: "mqtt-chunks"; packageType: "firmware" | "software" };
 
+/**
+ * A detools sequential patch from a base image to the offered one. The offer's size and hashes stay
+ * the target image's: the patch's output is judged like a full image.
+ */
+export interface DeltaOffer {
+  /** HTTP(S) URL of the patch. */
+  url: string;
+  /** Patch size in bytes. */
+  size: number;
+  /** SHA-256 of the patch file, lower-case hex: informational, the target's digests judge. */
+  sha256?: string;
+  /**
+   * The SHA-256 appended to the base image (esptool image_info's validation hash, what
+   * esp_partition_get_sha256 gives and the esp_delta_ota header holds), lower-case hex.
+   */
+  baseSha256: string;
+  /** esp_delta_ota: the 64-byte container, heatshrink 8/7; detools: a plain sequential patch. */
+  format: "esp_delta_ota" | "detools";
+}
+
 /** An update the cloud proposes, in the backend-independent form the agent works with. */
 export interface Offer {
   /** Name of the backend that made it ("aws", "thingsboard", "tencent"). */
@@ -26,6 +46,14 @@ export interface Offer {
   hashes: Partial<Record<HashAlgorithm, string>>;
   /** A detached signature over the image, kept for verification. */
   signature?: { algorithm: "ecdsa-p256-sha256"; value: string; certificate?: string };
+  /** The image's secure_version, when the cloud says: refused before download below the eFuse's. */
+  secureVersion?: number;
+  /**
+   * A patch against the running image. The device uses it when its running image is the patch's
+   * base and falls back to `source` (the full image) otherwise; with no full image (an empty URL)
+   * it refuses with delta-base-mismatch.
+   */
+  delta?: DeltaOffer;
   /** The offer is a deliberate rollback: policy may allow a lower version. */
   rollback?: boolean;
   /**

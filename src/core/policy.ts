@@ -67,6 +67,7 @@ export function decide(
   running: RunningImage,
   slot: SlotWriter,
   config: PolicyConfig,
+  efuseSecureVersion?: number,
   runningDigests?: KnownDigests,
 ): Decision {
   if (typeof offer.version !== "string" || offer.version.length > 31) {
@@ -88,10 +89,29 @@ export function decide(
       `image of ${offer.size} bytes does not fit ${slot.name} (${slot.size} bytes)`,
     );
   }
-  if (offer.source.kind === "http") {
-    const origin = urlOrigin(offer.source.url);
-    if (!origin) return refuse("offer-malformed", "the image URL must be http:// or https://");
-    const untrusted = checkOrigin(origin, config, "the image URL");
+  const secureVersion = offer.secureVersion;
+  if (secureVersion !== undefined) {
+    if (typeof secureVersion !== "number" || !(secureVersion >= 0) || secureVersion % 1 !== 0)
+      return refuse(
+        "offer-malformed",
+        `the offer's secure_version must be a whole number, not ${secureVersion}`,
+      );
+    const floor = Math.max(running.secureVersion, efuseSecureVersion || 0);
+    if (secureVersion < floor)
+      return refuse(
+        "offer-downgrade",
+        `secure_version ${secureVersion} is below the device's ${floor} (anti-rollback eFuse ${efuseSecureVersion === undefined ? "absent" : efuseSecureVersion}): the bootloader would never boot it`,
+      );
+  }
+  const urls: string[][] = [];
+  // A delta offer may come without the full image (an empty URL).
+  if (offer.source.kind === "http" && !(offer.delta && offer.source.url === ""))
+    urls.push(["the image URL", offer.source.url]);
+  if (offer.delta) urls.push(["the patch URL", offer.delta.url]);
+  for (let i = 0; i < urls.length; i++) {
+    const origin = urlOrigin(urls[i][1]);
+    if (!origin) return refuse("offer-malformed", `${urls[i][0]} must be http:// or https://`);
+    const untrusted = checkOrigin(origin, config, urls[i][0]);
     if (untrusted) return { kind: "refuse", error: untrusted };
   }
   // Without a version, the image's own is judged when its header arrives (checkImageVersion).

@@ -34,6 +34,15 @@ export interface SlotWriter {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
+/** The running slot, read-only: the base image a delta is applied to. */
+export interface SlotReader {
+  /** Partition name, e.g. "ota_0". */
+  readonly name: string;
+  /** Bytes that may be read. */
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
 /** ESP-IDF's esp_ota_img_states_t, in words. "undefined" is what a bootloader without rollback gives. */
 export type ImageState = "new" | "pending-verify" | "valid" | "invalid" | "aborted" | "undefined";
 
@@ -60,6 +69,11 @@ export interface BootControl {
   markInvalidAndReboot(): Promise<void>;
   /** esp_restart. */
   reboot(): Promise<void>;
+  /**
+   * esp_efuse_read_secure_version, on a host whose bootloader checks it
+   * (CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK): an image below it never boots. Absent or undefined: none.
+   */
+  efuseSecureVersion?(): Promise<number | undefined>;
 }
 
 /** A streamed HTTP GET. Header names are lower case. */
@@ -160,6 +174,8 @@ export interface Logger {
 /** Everything a host gives the agent. */
 export interface HostPorts {
   slot: SlotWriter;
+  /** The running slot, where the host can read it: without it, delta offers take the full image. */
+  running?: SlotReader;
   boot: BootControl;
   http: HttpClient;
   store: KeyValueStore;

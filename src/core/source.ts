@@ -15,4 +15,9 @@ export interface ByteStream {
 export interface ByteSource {
   /** Opens the image at `offset`. Rejects with an OtaError (transient or fatal). */
   open(offset: number): Promise<ByteStream>;
+  /**
+   * Called before the transfer journals `offset` (a sector boundary the source's bytes reached),
+   * for a source that must store state of its own to resume there (a delta's applier).
+   */
+  checkpoint?(offset: number): Promise<void>;
 }

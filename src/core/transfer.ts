@@ -337,6 +337,7 @@ export async function transfer(context: TransferContext): Promise<TransferResult
           if (context.onProgress) context.onProgress(offset, offer.size);
           if (offset - journaled >= interval && offset < offer.size) {
             journaled = offset - (offset % slot.sectorSize);
+            if (source.checkpoint) await source.checkpoint(journaled);
             await journal.save(image, slot.name, journaled);
           }
         }

@@ -5,6 +5,7 @@ import { before, describe, it } from "node:test";
 import { parse, type Node } from "acorn";
 import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
+import { fillHoles } from "../../tools/espruino/holes";
 import { hoist } from "../../tools/espruino/hoist";
 import { EspruinoDevice } from "../../tools/espruino/realm";
 
@@ -50,6 +51,11 @@ describe("espruino build", () => {
       "outer: for (;;) { break outer; }",
       "var s = Array.prototype.includes;",
       "var t = Array.prototype.slice;",
+      'var v = /^[a/b]{1,2}$/.test("a");',
+      "var w = new RegExp(v);",
+      "var holes = [0, 2, , 3];",
+      'var at = "a?b".search("?");',
+      "holes.length = 0;",
     ].join("\n");
     const found = findMissingFeatures(sample, 0, { Array: ["slice"] });
     assert.deepEqual(
@@ -61,6 +67,11 @@ describe("espruino build", () => {
         ".finally()",
         "label outer",
         "Array.prototype.includes (not in the prelude)",
+        "regular expression /^[a/b]{1,2}$/",
+        "RegExp",
+        "array hole",
+        ".search()",
+        "assignment to .length",
       ],
     );
   });
@@ -100,6 +111,53 @@ describe("espruino build", () => {
     )!;
     check(twice.body!.body);
     assert.equal((out.match(/\bvar\b/g) || []).length, 3);
+  });
+
+  it("a build for one cloud bundles only that cloud's code", async () => {
+    const aws = await buildEspruino({ cloud: "aws" });
+    assert.ok(
+      aws.code.length < built.code.length * 0.9,
+      `${aws.code.length} of ${built.code.length}`,
+    );
+    for (const [code, has] of [
+      [built.code, [true, true, true]],
+      [aws.code, [true, false, false]],
+    ] as const)
+      assert.deepEqual(
+        ["$aws/things/", "$ota/report/", "v1/devices/me/attributes/request/"].map(
+          (topic) => code.indexOf(topic) >= 0,
+        ),
+        has,
+      );
+    await assert.rejects(buildEspruino({ cloud: "azure" }), /--cloud azure: not one of/);
+  });
+
+  it("the build fills array holes, keeping the meaning", () => {
+    const source =
+      "var t = [0, 2, , 3]; var u = [[1, , 2], , ]; var r = [t.length, t[2], u[0][1], u.length];";
+    const out = fillHoles(source);
+    assert.doesNotMatch(out, /,\s*,|\[\s*,/);
+    const run = (code: string) => new Function(`${code}; return r;`)() as unknown[];
+    assert.deepEqual(run(out), run(source));
+  });
+
+  it("the test realm has Espruino's limits: apply, clearTimeout(undefined), slice, search", () => {
+    const probe = [
+      "var big = []; for (var i = 0; i < 257; i++) big.push(65);",
+      "try { String.fromCharCode.apply(null, big); console.log('apply ok'); } catch (e) { console.log(e.message); }",
+      "console.log(String.fromCharCode.apply(null, big.slice(0, 256)).length);",
+      "try { clearTimeout(undefined); console.log('cleared'); } catch (e) { console.log(e.message); }",
+      "var s = new Uint8Array([1, 2, 3]).slice(1);",
+      "console.log([Array.isArray(s), s.length, typeof 'abc'.search].join(' '));",
+      "console.log(E.toString(new Uint8Array([104, 105])) + ' ' + E.toUint8Array('hi')[1]);",
+    ].join("\n");
+    assert.deepEqual(runOnDevice(probe), [
+      "Array passed to Function.apply is too big",
+      "256",
+      "clearTimeout(undefined) not allowed",
+      "true 2 undefined",
+      "hi 105",
+    ]);
   });
 
   it("the test realm lacks what Espruino lacks, and the prelude puts methods on prototypes", () => {

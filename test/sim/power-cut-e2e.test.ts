@@ -3,48 +3,16 @@
 // each time, and the update completes, resumed from the durable offset rather than from zero.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import * as readline from "node:readline";
 import { startLocalCloud } from "../../tools/clouds/local";
 import { writeImageFile } from "../../tools/image/build";
-import type { DeviceEvent } from "../../hosts/node/device";
+import { runDeviceProcess as runDevice } from "../support/device-process";
 
-const CLI = path.join(import.meta.dirname, "..", "..", "tools", "otaflow.mjs");
 /** ota_1 starts at 0x200000 in the 4 MiB layout; otadata is the two sectors at 0xd000. */
 const MID_DOWNLOAD = String(0x200000 + 0x90000);
 const OTADATA = "0xd000+0x2000";
-
-interface Run {
-  events: DeviceEvent[];
-  signal: NodeJS.Signals | null;
-}
-
-function runDevice(
-  args: string[],
-  env: Record<string, string>,
-  stopWhen: (e: DeviceEvent) => boolean,
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "device", ...args, "--json"], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const events: DeviceEvent[] = [];
-    readline.createInterface({ input: child.stdout }).on("line", (line) => {
-      const event = JSON.parse(line) as DeviceEvent;
-      events.push(event);
-      if (stopWhen(event)) child.kill("SIGTERM");
-    });
-    const timer = setTimeout(() => child.kill("SIGTERM"), 60_000);
-    child.once("exit", (_code, signal) => {
-      clearTimeout(timer);
-      resolve({ events, signal });
-    });
-  });
-}
 
 test("SIGKILL during the download and during the otadata switch: the update resumes and completes", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "otaflow-powercut-"));

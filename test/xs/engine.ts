@@ -16,6 +16,7 @@ import * as esbuild from "esbuild";
 import tmp from "tmp";
 import { fromHex } from "../../src/core/util/bytes";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
+import { VECTORS_IDF } from "../support/delta";
 import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
 import type { CaseStatus } from "./runtime";
 
@@ -49,6 +50,33 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
       md5: createHash("md5").update(appImage).digest("hex"),
       publicKey: key.publicKeyHex,
     };
+  },
+  /**
+   * Makes the last appImage one of the delta vectors' files: "base" (1.0.0), "target" (1.0.1) or
+   * "patch" (the esp_delta_ota patch). Returns its size and SHA-256.
+   */
+  deltaVector({ file }: { file: "base" | "patch" | "target" }): { size: number; sha256: string } {
+    appImage =
+      file === "patch"
+        ? new Uint8Array(
+            fs.readFileSync(
+              path.join(
+                HERE,
+                "..",
+                "core",
+                "fixtures",
+                "delta",
+                "delta-1.0.0-to-1.0.1.esp_delta_ota.patch",
+              ),
+            ),
+          )
+        : buildAppImage({
+            version: file === "base" ? "1.0.0" : "1.0.1",
+            size: 262144,
+            seed: 1,
+            idfVersion: VECTORS_IDF,
+          });
+    return { size: appImage.length, sha256: createHash("sha256").update(appImage).digest("hex") };
   },
   /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */
   imageSlice({ offset, length }: { offset: number; length: number }): string {
@@ -119,8 +147,14 @@ export function bundleCases(modules: CaseModule[]): Promise<string> {
 
 const freezeScript = build({ entryPoints: [path.join(HERE, "freeze.ts")] });
 
-/** A case's end; `compute`: in xsnap, the compute meter summed over the case's commands. */
-export type Outcome = { ok: true; result: string; compute?: number } | { ok: false; error: string };
+/**
+ * A case's end; in xsnap, `compute`: the compute meter summed over the case's commands, and
+ * `allocate`: the bytes the engine's heaps had grown to after its last command, `heapCount`: the
+ * slots then in use.
+ */
+export type Outcome =
+  | { ok: true; result: string; compute?: number; allocate?: number; heapCount?: number }
+  | { ok: false; error: string };
 
 /** One engine with a bundle loaded. */
 export interface Engine {
@@ -182,11 +216,20 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
   const decoder = new TextDecoder();
   let worker: XSnap | undefined = await startXs(bundle, name);
   let compute = 0;
+  let allocate: number | undefined;
+  let heapCount: number | undefined;
   const send = (current: XSnap) => async (command: object) => {
     const { reply, meterUsage } = await current.issueCommand(
       encoder.encode(JSON.stringify(command)),
     );
-    compute += meterUsage.compute ?? 0;
+    // xsnap's reply carries these two besides the compute meter; its types declare only that.
+    const usage = meterUsage as typeof meterUsage & {
+      allocate?: number | null;
+      currentHeapCount?: number | null;
+    };
+    compute += usage.compute ?? 0;
+    allocate = usage.allocate ?? undefined;
+    heapCount = usage.currentHeapCount ?? undefined;
     return decoder.decode(reply);
   };
   return {
@@ -203,7 +246,7 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
         void current.terminate().catch(() => {});
       };
       const running = drive(send(current), caseName, timeoutMs)
-        .then((outcome) => (outcome.ok ? { ...outcome, compute } : outcome))
+        .then((outcome) => (outcome.ok ? { ...outcome, compute, allocate, heapCount } : outcome))
         .catch((error: unknown) => {
           stop();
           return { ok: false, error: `the XS worker failed: ${String(error)}` } as Outcome;

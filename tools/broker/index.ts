@@ -4,6 +4,8 @@ import { Aedes, type AedesOptions } from "aedes";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { acceptAnyVersion } from "./mqtt5";
 
 export interface BrokerOptions {
   host?: string;
@@ -13,6 +15,8 @@ export interface BrokerOptions {
   authenticate?: AedesOptions["authenticate"];
   authorizeSubscribe?: AedesOptions["authorizeSubscribe"];
   authorizePublish?: AedesOptions["authorizePublish"];
+  /** Accept MQTT 5 clients too (tools/broker/mqtt5.ts), as servers like ThingsBoard do. */
+  mqtt5?: boolean;
 }
 
 export interface RunningBroker {
@@ -29,7 +33,10 @@ export async function startEmbeddedBroker(options: BrokerOptions = {}): Promise<
   if (options.authorizeSubscribe) hooks.authorizeSubscribe = options.authorizeSubscribe;
   if (options.authorizePublish) hooks.authorizePublish = options.authorizePublish;
   const aedes = await Aedes.createBroker(hooks);
-  const handler = aedes.handle.bind(aedes) as (socket: net.Socket) => void;
+  const handle = aedes.handle.bind(aedes) as (socket: net.Socket | Duplex) => void;
+  const handler = options.mqtt5
+    ? (socket: net.Socket) => acceptAnyVersion(socket, handle)
+    : (socket: net.Socket) => handle(socket);
   const server = options.tls
     ? tls.createServer(
         {
@@ -43,10 +50,16 @@ export async function startEmbeddedBroker(options: BrokerOptions = {}): Promise<
       )
     : net.createServer(handler);
   const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    // A port in use: the broker's own timers must not keep the process alive half-started.
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    throw error;
+  }
   const port = (server.address() as AddressInfo).port;
   const sockets = new Set<net.Socket>();
   server.on(options.tls ? "secureConnection" : "connection", (socket: net.Socket) => {

@@ -1,9 +1,14 @@
 import * as fs from "node:fs";
-import { ESP32, ESP32_S3, type Chip } from "../../hosts/node/bootloader";
+import * as path from "node:path";
+import { CHIPS, chipNamed as knownChip, type Chip } from "../../hosts/node/chips";
 import { runDevice } from "../../hosts/node/device";
 import { isHostPattern } from "../../src/core/policy";
+import { trustedKey } from "../../src/core/signature/keys";
 import { deviceCloud, BACKEND_OPTIONS, BACKEND_USAGE } from "./backends";
-import { integer, parse, required, UsageError } from "./args";
+import { deviceId } from "../clouds/fleet";
+import type { LocalTarget } from "../clouds/local";
+import { integer, parse, required, UsageError, type Values } from "./args";
+import { boardTelemetry } from "./board-telemetry";
 import { trustedKeyText } from "./sign";
 import { humanRenderer, jsonRenderer } from "./render";
 
@@ -16,9 +21,16 @@ Runs a simulated ESP32 until SIGINT/SIGTERM, rebooting in-process when its firmw
 --factory provisions the flash file only when it does not exist yet: an existing flash file is never
 overwritten, so the same command line restarts the device after a power cut (a killed process).
   --flash-size BYTES   size of a new flash file (default 4MiB; 16MiB or more for large images)
-  --chip esp32|esp32s3 the board's chip (default esp32, whose 16 MiB slot limit allows a flash of up
-                       to 32MiB); esp32s3 for a larger flash with larger slots (large images)
-  --json               one JSON object per line, each with an "event" field
+  --chip NAME          the board's chip: esp32 (default), esp32s3, esp32c3 or esp32c6; it boots only
+                       images made for it (otaflow image --chip) and a flash file made for it. An
+                       esp32's slots stop at 16 MiB (a flash of up to 32MiB); esp32s3 maps larger ones
+  --no-anti-rollback   a bootloader without CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK: the simulated eFuse
+                       secure_version (FLASH.efuse) is neither raised nor checked
+  --count N            N boards in this process, each with its own identity and flash file: NAME-1..
+                       NAME-N (thing, token or Tencent device name) and FILE-1..FILE-N (board-3.flash)
+  --admin URL          post the board's slots and connection to a local cloud's dashboard
+                       (otaflow cloud prints its admin URL)
+  --json               one JSON object per line, each with an "event" field (and "device" with --count)
   --verbose            the bootloader's lines and the agent's debug log
   --ca/--cert/--key    PEM files for mqtts:// and https://: the CA of the servers' certificates, and the
                        device's certificate and key where the cloud asks for one (AWS)
@@ -28,6 +40,10 @@ overwritten, so the same command line restarts the device after a power cut (a k
                        write it) or a Secure Boot V2 key digest (espsecure's .bin, or hex) built
                        into the firmware: only images it signed are installed; repeatable (key
                        rotation). Without it images are not signature-checked (docs/SECURITY.md)
+  --secure-boot-key FILE
+                       a chip with signed-app checks at boot: the key's Secure Boot V2 digest (same
+                       forms as --public-key) is burnt into the eFuses of a new board, and no app
+                       without a valid signature sector by such a key boots; repeatable (3 at most)
   --allow-host PATTERN download images only from this host: fw.example.com, *.example.com (its
                        subdomains) or an IP address; repeatable (default: any host)
 ${BACKEND_USAGE}`;
@@ -42,7 +58,10 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       factory: { type: "string" },
       "flash-size": { type: "string" },
       chip: { type: "string" },
+      "no-anti-rollback": { type: "boolean" },
       json: { type: "boolean" },
+      count: { type: "string" },
+      admin: { type: "string" },
       verbose: { type: "boolean" },
       ca: { type: "string" },
       cert: { type: "string" },
@@ -50,6 +69,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       "insecure-plaintext": { type: "boolean" },
       "allow-host": { type: "string", multiple: true },
       "public-key": { type: "string", multiple: true },
+      "secure-boot-key": { type: "string", multiple: true },
       ...BACKEND_OPTIONS,
     },
     DEVICE_USAGE,
@@ -57,31 +77,103 @@ export async function deviceCommand(argv: string[]): Promise<void> {
   if (values.help) return console.log(DEVICE_USAGE);
   const read = (name: string) =>
     typeof values[name] === "string" ? fs.readFileSync(values[name] as string, "utf8") : undefined;
-  const cloud = deviceCloud(
-    values,
-    { ca: read("ca"), cert: read("cert"), key: read("key") },
-    DEVICE_USAGE,
-  );
+  const tls = { ca: read("ca"), cert: read("cert"), key: read("key") };
+  const flashPath = required(values, "flash", DEVICE_USAGE);
+  const count = integer(values.count, "count");
+  if (count !== undefined && count < 1) throw new UsageError("--count must be 1 or more");
+  const agent = {
+    allowPlaintext: Boolean(values["insecure-plaintext"]),
+    allowedHosts: allowedHosts(values["allow-host"]),
+    trustedKeys: trustedKeys(values["public-key"]),
+  };
+  const secureBootKeyDigests = secureBootDigests(values["secure-boot-key"]);
+  const boards =
+    count === undefined ? [{ values, flashPath }] : numberedBoards(values, flashPath, count);
+  // Checked before any board starts: a usage error stops them all.
+  const clouds = boards.map((board) => deviceCloud(board.values, tls, DEVICE_USAGE));
   let powerOff!: () => void;
   const off = new Promise<void>((resolve) => (powerOff = resolve));
   process.once("SIGINT", () => powerOff());
   process.once("SIGTERM", () => powerOff());
-  await runDevice({
-    flashPath: required(values, "flash", DEVICE_USAGE),
-    factoryImagePath: values.factory as string | undefined,
-    flashSize: integer(values["flash-size"], "flash-size"),
-    chip: chipNamed(values.chip),
-    cloud,
-    agent: {
-      allowPlaintext: Boolean(values["insecure-plaintext"]),
-      allowedHosts: allowedHosts(values["allow-host"]),
-      trustedKeys: trustedKeys(values["public-key"]),
-    },
-    powerOff: off,
-    onEvent: values.json
-      ? jsonRenderer()
-      : humanRenderer({ tty: Boolean(process.stdout.isTTY), verbose: Boolean(values.verbose) }),
+  const admin = typeof values.admin === "string" ? values.admin.replace(/\/$/, "") : undefined;
+  const results = await Promise.allSettled(
+    boards.map(async (board, index) => {
+      const id = boardId(board.values);
+      const label = count === undefined ? undefined : id;
+      const render = values.json
+        ? jsonRenderer(undefined, label)
+        : humanRenderer({
+            tty: Boolean(process.stdout.isTTY) && count === undefined,
+            verbose: Boolean(values.verbose),
+            prefix: label === undefined ? "" : `[${label}] `,
+          });
+      const telemetry = admin ? boardTelemetry(admin, id, targetOf(board.values)) : undefined;
+      try {
+        await runDevice({
+          flashPath: board.flashPath,
+          factoryImagePath: values.factory as string | undefined,
+          flashSize: integer(values["flash-size"], "flash-size"),
+          chip: chipNamed(values.chip),
+          antiRollback: !values["no-anti-rollback"],
+          secureBootKeyDigests,
+          cloud: clouds[index],
+          agent,
+          powerOff: off,
+          onEvent: (event) => {
+            render(event);
+            telemetry?.onEvent(event);
+          },
+        });
+      } catch (error) {
+        // One board that cannot run does not stop the others; its reason is told once.
+        if (count === undefined) throw error;
+        console.error(`[${id}] ${(error as Error).message}`);
+        throw error;
+      } finally {
+        await telemetry?.stop();
+      }
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed && count === undefined) throw failed.reason;
+  if (failed)
+    throw new Error(
+      `${results.filter((r) => r.status === "rejected").length} of ${count} boards stopped`,
+    );
+}
+
+/** The boards of --count N: NAME-i identities and FILE-i flash files. */
+function numberedBoards(values: Values, flashPath: string, count: number) {
+  const ext = path.extname(flashPath);
+  const stem = flashPath.slice(0, flashPath.length - ext.length);
+  const numbered = (name: unknown, i: number) => (typeof name === "string" ? `${name}-${i}` : name);
+  return Array.from({ length: count }, (_, index) => {
+    const i = index + 1;
+    return {
+      values: {
+        ...values,
+        thing: numbered(values.thing, i),
+        token: numbered(values.token, i),
+        device: numbered(values.device, i),
+      } as Values,
+      flashPath: `${stem}-${i}${ext}`,
+    };
   });
+}
+
+function targetOf(values: Values): LocalTarget {
+  const pick = (name: string) =>
+    typeof values[name] === "string" ? (values[name] as string) : undefined;
+  return {
+    thing: pick("thing"),
+    token: pick("token"),
+    product: pick("product"),
+    device: pick("device"),
+  };
+}
+
+function boardId(values: Values): string {
+  return deviceId(targetOf(values));
 }
 
 function trustedKeys(files: unknown): string[] {
@@ -99,11 +191,28 @@ function trustedKeys(files: unknown): string[] {
   return keys;
 }
 
+/** The SBv2 digests of the --secure-boot-key files; undefined when none is given. */
+function secureBootDigests(files: unknown): string[] | undefined {
+  const list = (files as string[] | undefined) ?? [];
+  if (list.length === 0) return undefined;
+  return list.map((file) => {
+    try {
+      return trustedKey(trustedKeyText(file)).digest;
+    } catch (error) {
+      throw new UsageError(`--secure-boot-key ${file}: ${(error as Error).message}`);
+    }
+  });
+}
+
 function chipNamed(name: unknown): Chip | undefined {
   if (name === undefined) return undefined;
-  const chip = [ESP32, ESP32_S3].find((known) => known.name === name);
-  if (!chip) throw new UsageError(`--chip must be esp32 or esp32s3, not "${String(name)}"`);
-  return chip;
+  try {
+    return knownChip(String(name));
+  } catch {
+    throw new UsageError(
+      `--chip must be one of ${CHIPS.map((chip) => chip.name).join(", ")}, not "${String(name)}"`,
+    );
+  }
 }
 
 function allowedHosts(patterns: unknown): string[] {

@@ -1,10 +1,15 @@
 // How the device's events reach a person: one JSON object per line with --json, otherwise readable
-// lines and, on a terminal, a progress bar.
+// lines with a UTC timestamp and, on a terminal, a progress bar.
 import type { DeviceEvent } from "../../hosts/node/device";
+import { stamp } from "./stamp";
 
-export function jsonRenderer(write: (line: string) => void = (l) => process.stdout.write(l)) {
+export function jsonRenderer(
+  write: (line: string) => void = (l) => process.stdout.write(l),
+  device?: string,
+) {
+  const tag = device === undefined ? {} : { device };
   return (event: DeviceEvent) =>
-    write(JSON.stringify({ time: new Date().toISOString(), ...event }) + "\n");
+    write(JSON.stringify({ time: new Date().toISOString(), ...tag, ...event }) + "\n");
 }
 
 const BAR = 30;
@@ -17,7 +22,7 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
   const line = (text: string) => {
     if (barShown) out.write("\n");
     barShown = false;
-    out.write(prefix + text + "\n");
+    out.write(`${stamp()} ${prefix}${text}\n`);
   };
   return (event: DeviceEvent) => {
     switch (event.event) {
@@ -30,6 +35,18 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
       case "reboot":
         line(`reboot: ${event.reason}`);
         break;
+      case "connected":
+        line(`connected to ${event.broker}`);
+        break;
+      case "disconnected":
+        if (options.verbose) line(`disconnected: ${event.reason}`);
+        break;
+      case "slots":
+        if (options.verbose)
+          line(
+            `slots: ${event.slots.map((s) => `${s.slot} ${s.state} ${s.version ?? "-"}`).join(", ")}`,
+          );
+        break;
       case "state":
         line(`agent: ${event.from} -> ${event.to} (${event.cause})`);
         break;
@@ -38,6 +55,13 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
         break;
       case "resume":
         line(`resume: ${event.id} from byte ${event.offset} of ${event.size}`);
+        break;
+      case "delta":
+        line(
+          event.used
+            ? `delta: ${event.id} applied as a patch to the running image`
+            : `delta: ${event.id} takes the full image (${event.reason})`,
+        );
         break;
       case "progress": {
         if (!options.tty) {
@@ -50,7 +74,7 @@ export function humanRenderer(options: { tty: boolean; prefix?: string; verbose?
         }
         const filled = Math.round((event.percent / 100) * BAR);
         out.write(
-          `\r${prefix}download [${"#".repeat(filled)}${".".repeat(BAR - filled)}] ${event.percent}%`,
+          `\r${stamp()} ${prefix}download [${"#".repeat(filled)}${".".repeat(BAR - filled)}] ${event.percent}%`,
         );
         barShown = true;
         break;

@@ -4,15 +4,16 @@
 // helpers.js. Also the boot file, build/espruino/boot0.js, and an application image of the bundle
 // followed by `--app <file.js>` (default: otaflow.start();) as build/espruino/app-<version>.bin.
 //
-//   npm run build:espruino [-- --version 1.0.0 --project otaflow-espruino --app main.js]
+//   npm run build:espruino [-- --version 1.0.0 --project otaflow-espruino --app main.js --cloud aws]
 import typescript from "@rollup/plugin-typescript";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { transform } from "esbuild";
-import { rollup } from "rollup";
+import { rollup, type Plugin } from "rollup";
 import { buildScriptImage } from "./app-image";
 import { findMissingFeatures, preludeMethods } from "./features";
+import { fillHoles } from "./holes";
 import { hoist } from "./hoist";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -27,11 +28,40 @@ export interface EspruinoBuild {
   boot0: string;
 }
 
-async function bundle(entry: string): Promise<string> {
+/** The cloud modules of hosts/espruino/clouds, by the name the settings give. */
+export const CLOUDS: Record<string, string> = {
+  aws: "awsCloud",
+  thingsboard: "thingsBoardCloud",
+  tencent: "tencentCloud",
+};
+
+/** Replaces clouds/index.ts (every cloud) with a module that names only `cloud`. */
+function oneCloud(cloud: string): Plugin {
+  const virtual = "\0otaflow-one-cloud";
+  return {
+    name: "otaflow-one-cloud",
+    resolveId(source, importer) {
+      if (
+        importer &&
+        path.resolve(path.dirname(importer), source) === path.join(HOST, "clouds/index")
+      )
+        return virtual;
+      return null;
+    },
+    load(id) {
+      if (id !== virtual) return null;
+      const module = JSON.stringify(path.join(HOST, "clouds", `${cloud}.ts`));
+      return `import { ${CLOUDS[cloud]} } from ${module};\nexport var CLOUDS = { ${cloud}: ${CLOUDS[cloud]} };\n`;
+    },
+  };
+}
+
+async function bundle(entry: string, cloud?: string): Promise<string> {
   const diagnostics: string[] = [];
   const build = await rollup({
     input: entry,
     plugins: [
+      ...(cloud ? [oneCloud(cloud)] : []),
       typescript({
         tsconfig: path.join(HOST, "tsconfig.json"),
         compilerOptions: {
@@ -64,13 +94,17 @@ async function bundle(entry: string): Promise<string> {
   return minified.code;
 }
 
-export async function buildEspruino(): Promise<EspruinoBuild> {
+/** `cloud`: bundle only that cloud's code (the settings must name it); all three without. */
+export async function buildEspruino(options: { cloud?: string } = {}): Promise<EspruinoBuild> {
+  const cloud = options.cloud;
+  if (cloud !== undefined && !(cloud in CLOUDS))
+    throw new Error(`--cloud ${cloud}: not one of ${Object.keys(CLOUDS).join(", ")}`);
   // esbuild drops what the formatter adds and ES5 lacks (trailing commas in calls).
   const prelude = hoist(
     (await transform(fs.readFileSync(PRELUDE_FILE, "utf8"), { target: "es5" })).code,
   );
-  const main = hoist(await bundle(path.join(HOST, "main.ts")));
-  const boot0 = hoist(await bundle(path.join(HOST, "boot0.ts")));
+  const main = fillHoles(hoist(await bundle(path.join(HOST, "main.ts"), cloud)));
+  const boot0 = fillHoles(hoist(await bundle(path.join(HOST, "boot0.ts"))));
   const code = prelude + "\n" + main;
   const missing = findMissingFeatures(code, prelude.length, preludeMethods(prelude)).concat(
     findMissingFeatures(boot0, 0, {}).map((what) => `boot0 ${what}`),
@@ -88,7 +122,8 @@ function option(args: string[], name: string, fallback: string): string {
 async function main(args: string[]): Promise<void> {
   const out = path.join(ROOT, "build/espruino");
   fs.mkdirSync(out, { recursive: true });
-  const built = await buildEspruino();
+  const cloud = option(args, "--cloud", "");
+  const built = await buildEspruino({ cloud: cloud || undefined });
   fs.writeFileSync(path.join(out, "otaflow.js"), built.code);
   fs.writeFileSync(path.join(out, "boot0.js"), built.boot0);
   const version = option(args, "--version", "1.0.0");

@@ -1,8 +1,11 @@
-// The static check of a bundle against what Espruino 2v2x lacks (engines.md): globals, static
-// and prototype methods, labels, and built-in methods read through a prototype that the prelude
-// does not put there (trap 2). The parse itself (ES5) rules out the syntax Espruino lacks
-// (destructuring, spread, default parameters, classes, generators, `**`, computed keys) and the
-// regular expressions it lacks (lookbehind, named groups, the s flag).
+// The static check of a bundle against what Espruino 2v2x lacks or gets wrong (docs/ENGINES.md):
+// globals, static and prototype methods, labels, built-in methods read through a prototype that
+// the prelude does not put there (trap 2), every regular expression (its lexer ends a literal at
+// the first `/`, its engine has no `?`, `{n,m}`, `(?:` or lookahead and matches them wrongly
+// without an error), array holes (its parser fails on one in code it skips) and assignments to
+// `length` (read-only on Espruino's arrays). The parse itself
+// (ES5) rules out the syntax Espruino lacks (destructuring, spread, default parameters, classes,
+// generators, `**`, computed keys).
 import { parse, type Node } from "acorn";
 
 const MISSING_GLOBALS = [
@@ -20,6 +23,8 @@ const MISSING_GLOBALS = [
   "setImmediate",
   "queueMicrotask",
   "RangeError",
+  // Exists, but its engine is crippled (see above): board code uses none.
+  "RegExp",
 ];
 
 const MISSING_STATICS: Record<string, string[]> = {
@@ -34,7 +39,7 @@ const MISSING_STATICS: Record<string, string[]> = {
 };
 
 /** Methods Espruino lacks on any object: flagged wherever `x.name(...)` is called. */
-const MISSING_METHODS = ["finally", "at", "trimStart", "trimEnd", "flat", "codePointAt"];
+const MISSING_METHODS = ["finally", "at", "trimStart", "trimEnd", "flat", "codePointAt", "search"];
 
 const BUILTINS = ["Object", "Function", "Array", "String", "Number", "Uint8Array", "Promise"];
 
@@ -96,6 +101,19 @@ export function findMissingFeatures(
     if (node.type === "Identifier" && MISSING_GLOBALS.indexOf(node.name as string) >= 0)
       at(node, node.name as string);
     if (node.type === "LabeledStatement") at(node, `label ${nameOf(node.label)}`);
+    if (node.type === "Literal" && node.regex) at(node, `regular expression ${node.raw as string}`);
+    if (node.type === "ArrayExpression" && (node.elements as unknown[]).indexOf(null) >= 0)
+      at(node, "array hole");
+    // An array's length is read-only on Espruino: `a.length = 0` throws.
+    if (node.type === "AssignmentExpression") {
+      const target = node.left as AnyNode;
+      if (
+        target.type === "MemberExpression" &&
+        !target.computed &&
+        nameOf(target.property) === "length"
+      )
+        at(node, "assignment to .length");
+    }
     if (node.type !== "MemberExpression" || node.computed) return;
     const property = nameOf(node.property)!;
     const owner = nameOf(node.object);

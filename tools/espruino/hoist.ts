@@ -1,4 +1,4 @@
-// The post-pass that makes tsc's ES5 output run on Espruino, which hoists nothing (engines.md,
+// The post-pass that makes tsc's ES5 output run on Espruino, which hoists nothing (docs/ENGINES.md,
 // trap 1): in every function and in the file, the function declarations move to the top of the
 // body and every `var` is declared there, its declarations becoming plain assignments. The code
 // is parsed as ES5 with acorn, so anything newer fails here first.

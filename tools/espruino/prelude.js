@@ -1,5 +1,5 @@
 // otaflow prelude for Espruino 2v2x, run before the bundle. Espruino resolves built-in methods
-// without their prototypes: Array.prototype.slice is undefined while [].slice works (engines.md,
+// without their prototypes: Array.prototype.slice is undefined while [].slice works (docs/ENGINES.md,
 // trap 2). Code that reaches a method through a prototype gets it once it is copied there.
 (function () {
   function copy(prototype, instance, names) {

@@ -1,5 +1,5 @@
 // An Espruino device inside Node, for tests: each boot is a fresh node:vm realm from which what
-// Espruino 2v2x lacks has been removed (engines.md), with Storage faked faithfully to its API
+// Espruino 2v2x lacks has been removed (docs/ENGINES.md), with Storage faked faithfully to its API
 // and limits, and require("http"), require("net") and require("crypto") over Node's. Storage
 // outlives the boots; E.reboot() ends a boot (its timers and sockets go with it).
 import { createHash } from "node:crypto";
@@ -81,7 +81,7 @@ export class FakeStorage {
   }
 }
 
-/** Runs inside the realm first: takes away what Espruino 2v2x does not have (engines.md). */
+/** Runs inside the realm first: takes away what Espruino 2v2x does not have (docs/ENGINES.md). */
 const RESTRICT = `(function () {
   var g = globalThis;
   ["Map", "Set", "WeakMap", "WeakSet", "WeakRef", "Symbol", "Proxy", "Reflect", "BigInt",
@@ -93,8 +93,19 @@ const RESTRICT = `(function () {
    [Promise, ["race", "allSettled", "any"]], [String, ["fromCodePoint", "raw"]],
    [Number, ["isInteger", "isFinite", "isNaN", "MAX_SAFE_INTEGER", "EPSILON"]],
    [Promise.prototype, ["finally"]], [ArrayBuffer.prototype, ["slice"]],
-   [String.prototype, ["at", "trimStart", "codePointAt"]], [Array.prototype, ["at", "flat"]]]
+   [String.prototype, ["at", "trimStart", "codePointAt", "search"]], [Array.prototype, ["at", "flat"]]]
     .forEach(function (e) { e[1].forEach(function (n) { delete e[0][n]; }); });
+  var applyOf = Function.prototype.call.bind(Function.prototype.apply);
+  // A typed array's slice() gives a plain Array of its numbers.
+  var arraySlice = Array.prototype.slice;
+  Object.defineProperty(TypedArray.prototype, "slice", { configurable: true, writable: true,
+    value: function (start, end) { return applyOf(arraySlice, this, [start, end]); } });
+  // Trap 9: apply takes at most 256 arguments.
+  Object.defineProperty(Function.prototype, "apply", { configurable: true, writable: true,
+    value: function (self, args) {
+      if (args && args.length > 256) throw new Error("Array passed to Function.apply is too big");
+      return applyOf(this, self, args);
+    } });
   // Trap 2: a method read through its prototype is undefined; instances still reach it. Writing
   // it (the prelude does) makes a plain property.
   var prototypes = [Object.prototype, Function.prototype, Array.prototype, String.prototype,
@@ -104,16 +115,29 @@ const RESTRICT = `(function () {
     for (var i = 0; i < prototypes.length; i++) if (prototypes[i] === value) return true;
     return false;
   }
+  // Every built-in method reached from a value is counted, those the prelude copied onto their
+  // prototype too: a budget per byte of an update shows JavaScript that runs per byte, which
+  // Espruino, an interpreter, cannot afford.
+  g.__builtinCalls = 0;
+  // Read through \`owner\` (a prototype): undefined until the prelude writes it there.
+  function method(owner, name, value, onPrototype) {
+    Object.defineProperty(owner, name, {
+      configurable: true,
+      get: function () {
+        if (isPrototype(this)) return onPrototype && this === owner ? value : undefined;
+        g.__builtinCalls++;
+        return value;
+      },
+      set: function (copy) {
+        if (isPrototype(this)) method(this, name, copy, true);
+        else Object.defineProperty(this, name, { value: copy, writable: true, configurable: true });
+      },
+    });
+  }
   function trap(proto, name) {
     var d = Object.getOwnPropertyDescriptor(proto, name);
     if (name === "constructor" || typeof d.value !== "function") return;
-    Object.defineProperty(proto, name, {
-      configurable: true,
-      get: function () { return isPrototype(this) ? undefined : d.value; },
-      set: function (value) {
-        Object.defineProperty(this, name, { value: value, writable: true, configurable: true });
-      },
-    });
+    method(proto, name, d.value, false);
   }
   for (var p = 0; p < prototypes.length; p++) {
     var names = Object.getOwnPropertyNames(prototypes[p]);
@@ -129,6 +153,8 @@ export interface Boot {
   stop(): void;
   /** What the application printed. */
   console: string[];
+  /** Built-in methods the boot's code has reached from a value (a string's charCodeAt...). */
+  builtinCalls(): number;
 }
 
 export class EspruinoDevice {
@@ -166,6 +192,7 @@ export class EspruinoDevice {
     const realmJson = vm.runInContext("JSON", context) as typeof JSON;
     const realmError = vm.runInContext("Error", context) as ErrorConstructor;
     const fail = (message: string) => new realmError(message);
+    const realmUint8Array = vm.runInContext("Uint8Array", context) as Uint8ArrayConstructor;
 
     const storageApi = {
       read: (name: string, offset?: number, length?: number) => {
@@ -311,6 +338,11 @@ export class EspruinoDevice {
         CRC32: (data: string) => crc32(Buffer.from(data, "latin1")),
         // On a board it never returns; here the boot is over and nothing of it runs any more.
         reboot: () => end("reboot"),
+        toUint8Array: (data: string | Uint8Array) =>
+          new realmUint8Array(
+            typeof data === "string" ? Buffer.from(data, "latin1") : Uint8Array.from(data),
+          ),
+        toString: (data: Uint8Array) => Buffer.from(data).toString("latin1"),
       },
       getTime: () => Date.now() / 1000,
       setTimeout: (callback: () => void, ms: number) => {
@@ -323,6 +355,7 @@ export class EspruinoDevice {
         return timer;
       },
       clearTimeout: (timer: NodeJS.Timeout) => {
+        if (timer === undefined) throw fail("clearTimeout(undefined) not allowed");
         clearTimeout(timer);
         timers.delete(timer);
       },
@@ -347,6 +380,11 @@ export class EspruinoDevice {
         this.console.push(`Uncaught ${String(error)}`);
       }
     }
-    return { ended, stop: () => end("stopped"), console: lines };
+    return {
+      ended,
+      stop: () => end("stopped"),
+      console: lines,
+      builtinCalls: () => vm.runInContext("__builtinCalls", context) as number,
+    };
   }
 }

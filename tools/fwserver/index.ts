@@ -54,6 +54,8 @@ export interface FirmwareServerOptions {
   port?: number;
   host?: string;
   tls?: { cert: string; key: string };
+  /** Each response's body at most this fast, as a slow link would be (unlimited when absent). */
+  bytesPerSecond?: number;
 }
 
 export interface FirmwareServer {
@@ -221,7 +223,7 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
     }
     if (active?.kind === "long-body") {
       res.writeHead(status, headers); // no Content-Length: chunked
-      await pipeFile(file, start, end, res, record);
+      await pipeFile(file, start, end, res, record, options.bytesPerSecond);
       res.end(Buffer.alloc(active.extra ?? 1024, 0x5a));
       record.bytes += active.extra ?? 1024;
       return;
@@ -229,7 +231,7 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
     res.writeHead(status, { ...headers, "Content-Length": end - start + 1 });
     if (active?.kind === "short-body" || active?.kind === "stall") {
       const last = Math.min(end, start + active.bytes - 1);
-      if (last >= start) await pipeFile(file, start, last, res, record);
+      if (last >= start) await pipeFile(file, start, last, res, record, options.bytesPerSecond);
       if (active.kind === "short-body") res.destroy();
       return; // a stall holds the socket until the client or close() drops it
     }
@@ -243,7 +245,7 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
       res.end();
       return;
     }
-    await pipeFile(file, start, end, res, record);
+    await pipeFile(file, start, end, res, record, options.bytesPerSecond);
     res.end();
   }
 
@@ -295,14 +297,23 @@ function pipeFile(
   end: number,
   res: http.ServerResponse,
   record: RequestRecord,
+  bytesPerSecond?: number,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const stream = createReadStream(file, { start, end });
+    // Throttled: chunks of a tenth of a second's worth, each followed by its share of the second.
+    const highWaterMark = bytesPerSecond
+      ? Math.max(1024, Math.min(65536, Math.floor(bytesPerSecond / 10)))
+      : undefined;
+    const stream = createReadStream(file, { start, end, highWaterMark });
     stream.on("data", (chunk) => {
       record.bytes += chunk.length;
-      if (!res.write(chunk)) {
+      const written = res.write(chunk);
+      if (!written || bytesPerSecond) {
         stream.pause();
-        res.once("drain", () => stream.resume());
+        const pause = bytesPerSecond ? (chunk.length * 1000) / bytesPerSecond : 0;
+        const resume = () => setTimeout(() => stream.resume(), pause);
+        if (written) resume();
+        else res.once("drain", resume);
       }
     });
     stream.on("end", resolve);

@@ -65,4 +65,8 @@ declare namespace E {
   /** Standard CRC-32 (IEEE, reflected, initial and final XOR 0xFFFFFFFF) of all the data, unsigned. */
   function CRC32(data: string | Uint8Array): number;
   function reboot(): void;
+  /** A Uint8Array of each character's (or element's) low 8 bits: a copy, made natively. */
+  function toUint8Array(data: string | Uint8Array): Uint8Array;
+  /** A binary string of the bytes: the backing string itself for an unshifted Uint8Array. */
+  function toString(data: Uint8Array): string;
 }

@@ -4,7 +4,9 @@
 //   Zerynth       {operation?:"fota", bc_idx, bc_crc (MD5), bc_size, bc_url, version?}
 //   AWS OTA       {afr_ota:{protocols, files:[{filesize, update_data_url, auth_scheme, sig-...}]},
 //                  version?}
-//   plain         {url, size, version, md5 | sha256}
+//   plain         {url, size, version, md5 | sha256, delta?}, delta: {url, size, sha256?,
+//                  base_sha256, format?: "esp_delta_ota" | "detools"}; a document with a delta may
+//                  leave out url (no full image to fall back to)
 // A document in none of these forms is a custom job for the application (AWS OTA's
 // OtaJobEventParseCustomJob, Zerynth's job_cbk): it is never failed here.
 
@@ -133,6 +135,7 @@ function offer(
     context: { format },
   };
   if (fields.signature) result.signature = fields.signature;
+  if (fields.delta) result.delta = fields.delta;
   for (const key in context) result.context[key] = context[key];
   return result;
 }
@@ -243,6 +246,22 @@ function afrOta(jobId: string, doc: Record<string, unknown>): Offer {
   return offer(jobId, fields, "afr_ota", context);
 }
 
+function delta(value: unknown): Offer["delta"] {
+  const what = "job document: delta";
+  if (!isObject(value)) throw refuse(what + " must be an object, got " + quoted(value));
+  const format = value.format === undefined ? "esp_delta_ota" : value.format;
+  if (format !== "esp_delta_ota" && format !== "detools")
+    throw refuse(what + ' "format" must be esp_delta_ota or detools, got ' + quoted(format));
+  const result: NonNullable<Offer["delta"]> = {
+    url: url(value, "url", what),
+    size: size(value, "size", what),
+    baseSha256: digest(value, "base_sha256", "sha256", 64, what),
+    format,
+  };
+  if (value.sha256 !== undefined) result.sha256 = digest(value, "sha256", "sha256", 64, what);
+  return result;
+}
+
 function plain(jobId: string, doc: Record<string, unknown>): Offer {
   const what = "job document:";
   const hashes: Offer["hashes"] = {};
@@ -255,8 +274,12 @@ function plain(jobId: string, doc: Record<string, unknown>): Offer {
     {
       version: version(doc, "version", what),
       size: size(doc, "size", what),
-      source: { kind: "http", url: url(doc, "url", what) },
+      source: {
+        kind: "http",
+        url: doc.url === undefined && doc.delta !== undefined ? "" : url(doc, "url", what),
+      },
       hashes,
+      delta: doc.delta === undefined ? undefined : delta(doc.delta),
     },
     "plain",
   );
@@ -271,7 +294,7 @@ export function documentFormat(document: unknown): JobDocumentFormat | undefined
   if (operation === "fota") return "zerynth";
   if (operation !== undefined) return undefined;
   for (const key in document) if (key.substring(0, 3) === "bc_") return "zerynth";
-  if (document.url !== undefined) return "plain";
+  if (document.url !== undefined || document.delta !== undefined) return "plain";
   return undefined;
 }
 

@@ -5,7 +5,7 @@ import type { OtaError } from "../../core/errors";
 import type { Offer } from "../../core/offer";
 import type { Clock, Logger, MqttClient, TimerHandle } from "../../core/ports";
 import type { ByteStream } from "../../core/source";
-import { prefixOf, type PackageKind } from "./package";
+import { MAX_CHUNK_SIZE, MAX_WINDOW, prefixOf, type PackageKind } from "./package";
 
 interface Waiter {
   resolve(value: Uint8Array | null): void;
@@ -27,6 +27,7 @@ export interface StreamOptions {
   offset: number;
   chunkSize: number;
   window: number;
+  maxBytesInFlight: number;
   timeoutMs: number;
   retries: number;
   onEnd(stream: ChunkStream): void;
@@ -55,11 +56,17 @@ export class ChunkStream implements ByteStream {
   private fillTimer: TimerHandle | undefined;
   private waiter: Waiter | undefined;
   private readonly requestTopic: string;
+  /** Chunk size and window now: as configured, or grown (see ThingsBoardConfig.maxBytesInFlight). */
+  private size: number;
+  private window: number;
+  private answered = false;
 
   constructor(private readonly o: StreamOptions) {
     this.offset = o.offset;
     this.offerId = o.offer.id;
     this.requestId = String(o.requestId);
+    this.size = o.chunkSize;
+    this.window = o.window;
     this.next = Math.floor(o.offset / o.chunkSize);
     this.skip = o.offset - this.next * o.chunkSize;
     this.requestNext = this.next;
@@ -89,7 +96,8 @@ export class ChunkStream implements ByteStream {
     if (this.finished || !request) return;
     this.o.clock.clearTimeout(request.timer);
     delete this.pending[index];
-    if (data.length < this.o.chunkSize) {
+    this.answered = true;
+    if (data.length < this.size) {
       this.ended = true;
       this.last = index;
       // Requests past the end only ever get empty chunks.
@@ -155,21 +163,51 @@ export class ChunkStream implements ByteStream {
   private fill(): void {
     if (this.finished || Object.keys(this.pending).length > 0) return;
     if (Object.keys(this.held).length === 0) {
+      if (this.answered) this.grow();
       this.requestFree(1);
     } else if (this.fillTimer === undefined) {
       this.fillTimer = this.o.clock.setTimeout(() => {
         this.fillTimer = undefined;
         if (!this.finished && Object.keys(this.pending).length === 0) {
-          this.requestFree(
-            Math.min(Math.ceil(this.o.window / 2), this.last - this.requestNext + 1),
-          );
+          this.requestFree(Math.min(Math.ceil(this.window / 2), this.last - this.requestNext + 1));
         }
       }, 0);
     }
   }
 
+  /**
+   * The reader has taken every chunk and nothing is asked for: the network, not the reader, is
+   * the bottleneck. Doubles the chunk size (fewer messages for the same bytes) and then the
+   * window, each as far as maxBytesInFlight allows, the window only up to the budget's number of
+   * 64 KiB chunks: up to four times the bytes per round trip. The chunk size changes only here, where no chunk is pending or held, and only at an offset that is a
+   * whole number of new chunks, since the server places chunk n at n x the size asked for.
+   */
+  private grow(): void {
+    const budget = this.o.maxBytesInFlight;
+    const size = this.size * 2;
+    const at = this.next * this.size;
+    if (
+      size <= MAX_CHUNK_SIZE &&
+      this.window * size <= budget &&
+      at % size === 0 &&
+      !this.ended &&
+      this.last !== Infinity
+    ) {
+      this.size = size;
+      this.next = at / size;
+      this.requestNext = this.next;
+      this.last = Math.floor(this.o.offer.size / size);
+    }
+    // The window grows only as far as it leaves room for chunks of the largest size.
+    const windowCap = Math.min(MAX_WINDOW, Math.max(1, Math.floor(budget / MAX_CHUNK_SIZE)));
+    if (this.window * 2 <= windowCap && this.window * 2 * this.size <= budget) this.window *= 2;
+  }
+
   private requestFree(atLeast: number): void {
-    const end = Math.min(this.last, this.next + this.o.window - 1);
+    let end = Math.min(this.last, this.next + this.window - 1);
+    // Adapting, a batch ends where possible on a whole number of chunks of twice the size, so
+    // that the chunk size may double once it is drained.
+    if (this.o.maxBytesInFlight > 0 && end % 2 === 0 && end > this.requestNext) end--;
     if (end - this.requestNext + 1 < Math.max(1, atLeast)) return;
     while (this.requestNext <= end) this.request(this.requestNext++, 0);
   }
@@ -178,7 +216,7 @@ export class ChunkStream implements ByteStream {
     const timer = this.o.clock.setTimeout(() => this.timedOut(index), this.o.timeoutMs);
     this.pending[index] = { timer, tries };
     // QoS 0: the timer is the retry; a refused request (PAYLOAD_TOO_LARGE) is never acknowledged.
-    this.o.mqtt.publish(this.requestTopic + index, String(this.o.chunkSize), 0).catch((error) => {
+    this.o.mqtt.publish(this.requestTopic + index, String(this.size), 0).catch((error) => {
       this.o.logger.log("debug", "chunk request not sent", { index, error: String(error) });
     });
   }
@@ -208,6 +246,7 @@ export class ChunkStream implements ByteStream {
       index,
       tries: request.tries + 1,
     });
+    this.window = Math.max(this.o.window, Math.floor(this.window / 2));
     this.request(index, request.tries + 1);
   }
 

@@ -16,7 +16,9 @@ import { nameProblem } from "../offer-fields";
 import { ChunkStream } from "./chunk-stream";
 import {
   BACKEND_NAME,
+  MAX_CHUNK_SIZE,
   MAX_NAME_LENGTH,
+  MAX_WINDOW,
   buildOffer,
   malformed,
   prefixOf,
@@ -26,7 +28,7 @@ import {
   type Refusal,
 } from "./package";
 
-export { MAX_NAME_LENGTH, type PackageKind } from "./package";
+export { MAX_CHUNK_SIZE, MAX_NAME_LENGTH, MAX_WINDOW, type PackageKind } from "./package";
 
 export interface ThingsBoardConfig {
   /** The device's access token, sent as the MQTT user name. */
@@ -39,6 +41,14 @@ export interface ThingsBoardConfig {
   chunkSize?: number;
   /** Chunk requests in flight at once: 8 by default; 1 is what the Arduino SDK does. */
   window?: number;
+  /**
+   * Bytes requested or held at once up to which the chunk size and the window double each
+   * time the reader has drained every chunk and waits on the network (a round trip longer than
+   * the window covers): 0 (the default) keeps chunkSize and window as given. The window stays at
+   * most MAX_WINDOW and the chunk size at most MAX_CHUNK_SIZE; a chunk request not answered in
+   * time halves the window again, down to `window`.
+   */
+  maxBytesInFlight?: number;
   /** Wait for one chunk before asking again: 5000 ms by default, as the SDK. */
   chunkTimeoutMs?: number;
   /** Requests of one chunk after the first before the stream fails with "timeout": 5 by default. */
@@ -59,9 +69,6 @@ export interface ThingsBoardDeps {
   clock: Clock;
   logger: Logger;
 }
-
-/** Netty's default maximum MQTT payload on the server (NETTY_MAX_PAYLOAD_SIZE). */
-export const MAX_CHUNK_SIZE = 65536;
 
 const ATTRIBUTES = "v1/devices/me/attributes";
 const ATTRIBUTES_RESPONSE = "v1/devices/me/attributes/response/";
@@ -157,7 +164,11 @@ export function createThingsBoardBackend(
   if (!(chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE && Math.floor(chunkSize) === chunkSize)) {
     throw otaError("internal", "chunkSize must be a whole number from 1 to " + MAX_CHUNK_SIZE);
   }
-  const window = Math.max(1, Math.floor(config.window === undefined ? 8 : config.window));
+  const window = Math.min(
+    MAX_WINDOW,
+    Math.max(1, Math.floor(config.window === undefined ? 8 : config.window)),
+  );
+  const maxBytesInFlight = config.maxBytesInFlight === undefined ? 0 : config.maxBytesInFlight;
   const timeoutMs = config.chunkTimeoutMs === undefined ? 5000 : config.chunkTimeoutMs;
   const retries = config.chunkRetries === undefined ? 5 : config.chunkRetries;
   const responsePrefix = "v2/" + prefix + "/response/";
@@ -594,6 +605,7 @@ export function createThingsBoardBackend(
             offset,
             chunkSize,
             window,
+            maxBytesInFlight,
             timeoutMs,
             retries,
             onEnd: (ended) => {

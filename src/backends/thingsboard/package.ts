@@ -12,6 +12,12 @@ export type Attributes = Record<string, unknown>;
 
 export const BACKEND_NAME = "thingsboard";
 
+/** Netty's default maximum MQTT payload on the server (NETTY_MAX_PAYLOAD_SIZE). */
+export const MAX_CHUNK_SIZE = 65536;
+
+/** Most chunk requests in flight at once, adapted or not. */
+export const MAX_WINDOW = 64;
+
 /** Longest title, version and tag: what ThingsBoard's @Length allows an OTA package's. */
 export const MAX_NAME_LENGTH = 255;
 

@@ -6,7 +6,8 @@ import type { Backend, BackendListener } from "../backend";
 import { httpSource } from "../download/http-source";
 import { asOtaError, otaError, type OtaError } from "../errors";
 import { matchDigest } from "../hash/index";
-import { Journal } from "../journal";
+import { chooseDelta } from "../delta/offer";
+import { Journal, imageIdentity } from "../journal";
 import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide, type KnownDigests } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
@@ -333,9 +334,10 @@ export class Agent {
     const against = this.install
       ? { ...this.running, version: current ? current.version : "" }
       : this.running;
+    const efuse = await this.ports.boot.efuseSecureVersion?.();
     const known = this.install ? undefined : await this.runningDigests();
     this.knownDigests = known;
-    const decision = decide(offer, against, this.ports.slot, this.config, known);
+    const decision = decide(offer, against, this.ports.slot, this.config, efuse, known);
     if (decision.kind !== "accept") {
       this.machine.fire("offer-declined");
       if (decision.kind === "current") await this.report(offer, "current");
@@ -357,18 +359,20 @@ export class Agent {
     }
   }
 
+  private httpSourceFor(url: string, size: number): ByteSource {
+    return httpSource({
+      http: this.ports.http,
+      clock: this.ports.clock,
+      url,
+      expectedSize: size,
+      readTimeoutMs: this.config.httpReadTimeoutMs,
+      maxRedirects: this.config.maxRedirects,
+      trust: this.config,
+    });
+  }
+
   private sourceFor(offer: Offer): ByteSource {
-    if (offer.source.kind === "http") {
-      return httpSource({
-        http: this.ports.http,
-        clock: this.ports.clock,
-        url: offer.source.url,
-        expectedSize: offer.size,
-        readTimeoutMs: this.config.httpReadTimeoutMs,
-        maxRedirects: this.config.maxRedirects,
-        trust: this.config,
-      });
-    }
+    if (offer.source.kind === "http") return this.httpSourceFor(offer.source.url, offer.size);
     if (!this.backend.source)
       throw otaError("offer-unsupported", `${this.backend.name} gives no byte source`);
     return this.backend.source(offer);
@@ -377,15 +381,26 @@ export class Agent {
   private async download(): Promise<void> {
     let offer = this.active!;
     const { slot, logger, clock } = this.ports;
+    const efuseFloor = await this.ports.boot.efuseSecureVersion?.();
     await this.report(offer, "downloading", { progress: { bytes: 0, total: offer.size } });
     const throttle = progressThrottle(clock.now(), this.config);
     let measured: Partial<Record<HashAlgorithm, Uint8Array>> | undefined;
     for (let again = false; ; again = true) {
       let result;
       try {
+        const delta = await chooseDelta(offer, this.ports, imageIdentity(offer), (url, size) =>
+          this.httpSourceFor(url, size),
+        );
+        if (offer.delta)
+          this.notify({
+            event: "delta",
+            id: offer.id,
+            used: !!delta.source,
+            reason: delta.refused,
+          });
         result = await transfer({
           offer,
-          source: this.sourceFor(offer),
+          source: delta.source || this.sourceFor(offer),
           slot,
           journal: this.journal,
           clock,
@@ -400,8 +415,8 @@ export class Agent {
                 chipId: this.config.chipId,
                 version: offer.version || undefined,
                 project: offer.title,
-                // Anti-rollback: an image may raise secure_version, never lower it.
-                minSecureVersion: this.running.secureVersion,
+                // Anti-rollback: an image may raise secure_version, never lower it (nor go below the eFuse).
+                minSecureVersion: Math.max(this.running.secureVersion, efuseFloor || 0),
               },
           onHeader: (header) => {
             if (offer.version !== "") return;
@@ -409,14 +424,16 @@ export class Agent {
             // From here on the update is known by the image's version (the record after reboot too).
             offer = this.active = { ...offer, version: header.version };
           },
-          refresh: this.backend.refresh
-            ? async () => {
-                const fresh = await this.backend.refresh!(offer);
-                if (!fresh) return undefined;
-                offer = this.active = fresh;
-                return this.sourceFor(fresh);
-              }
-            : undefined,
+          // A refreshed offer's URL is the full image's: a delta is not refreshed.
+          refresh:
+            this.backend.refresh && !delta.source
+              ? async () => {
+                  const fresh = await this.backend.refresh!(offer);
+                  if (!fresh) return undefined;
+                  offer = this.active = fresh;
+                  return this.sourceFor(fresh);
+                }
+              : undefined,
           cancelled: () => this.cancelRequested,
           onCancel: (wake) => this.whenCancelled(wake),
           onProgress: (bytes, total) => {

@@ -7,6 +7,8 @@ export type AgentNotice =
   | { event: "state"; from: AgentState; to: AgentState; cause: AgentEvent }
   | { event: "offer"; id: string; version: string; size: number }
   | { event: "resume"; id: string; offset: number; size: number }
+  /** An offer with a delta: whether the patch is applied, or why the full image is taken. */
+  | { event: "delta"; id: string; used: boolean; reason?: string }
   | { event: "progress"; id: string; bytes: number; total: number; percent: number }
   | {
       event: "report";
@@ -36,6 +38,10 @@ export function describeNotice(notice: AgentNotice): string {
       return `offer ${notice.id}: version ${notice.version}, ${notice.size} bytes`;
     case "resume":
       return `resuming ${notice.id} at byte ${notice.offset} of ${notice.size}`;
+    case "delta":
+      return notice.used
+        ? `applying ${notice.id} as a patch to the running image`
+        : `${notice.id}: full image (${notice.reason})`;
     case "progress":
       return `download ${notice.id}: ${notice.percent}% (${notice.bytes}/${notice.total})`;
     case "report":

@@ -157,6 +157,50 @@ describe("job documents", () => {
     assert.equal(offer.backend, "aws");
   });
 
+  it("reads a plain document's delta, with or without the full image", () => {
+    const delta = {
+      url: "https://h.example/a.patch",
+      size: 4252,
+      sha256: SHA256,
+      base_sha256: SHA256.toUpperCase(),
+    };
+    const both = offerOf({
+      url: "https://h.example/a.bin",
+      size: 10,
+      version: "1.1.0",
+      sha256: SHA256,
+      delta,
+    });
+    assert.deepEqual(both.delta, {
+      url: "https://h.example/a.patch",
+      size: 4252,
+      sha256: SHA256,
+      baseSha256: SHA256,
+      format: "esp_delta_ota",
+    });
+    assert.deepEqual(both.source, { kind: "http", url: "https://h.example/a.bin" });
+    const alone = offerOf({
+      size: 10,
+      version: "1.1.0",
+      sha256: SHA256,
+      delta: { ...delta, format: "detools" },
+    });
+    assert.deepEqual(alone.source, { kind: "http", url: "" });
+    assert.equal(alone.delta?.format, "detools");
+    const cases: [unknown, RegExp][] = [
+      [{ ...delta, base_sha256: undefined }, /"base_sha256" must be the 64-digit hex sha256/],
+      [{ ...delta, format: "bsdiff" }, /"format" must be esp_delta_ota or detools/],
+      [{ ...delta, url: "ftp://h.example/a.patch" }, /delta "url"/],
+      [{ ...delta, size: -1 }, /delta "size"/],
+      ["a.patch", /delta must be an object/],
+    ];
+    for (const [bad, message] of cases) {
+      const refused = refusal({ size: 10, version: "1.1.0", sha256: SHA256, delta: bad });
+      assert.equal(refused.code, "offer-malformed");
+      assert.match(refused.message, message);
+    }
+  });
+
   it("gives every other document to the application", () => {
     for (const doc of [
       { operation: "reboot" },

@@ -1,14 +1,14 @@
 // A whole stream-to-slot run through the core inside the engine: chunks of random sizes from a
 // source, the transfer loop, the journal, the incremental hashes and the image checks, into a slot
 // in memory; then a power cut in the middle and a resume from the journal's durable offset.
-import { otaError } from "../../../src/core/errors";
 import { Journal } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
-import type { KeyValueStore, Logger, SlotWriter } from "../../../src/core/ports";
+import type { Logger, SlotWriter } from "../../../src/core/ports";
 import type { ByteSource } from "../../../src/core/source";
 import { trustedKeys, type TrustedKey } from "../../../src/core/signature/keys";
 import { transfer, type TransferResult } from "../../../src/core/transfer";
 import { fromHex, toHex } from "../../../src/core/util/bytes";
+import { MemorySlot, MemoryStore, chunkedSource, hostImage } from "../memory";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
 
 const SECTOR = 4096;
@@ -16,67 +16,7 @@ const SECTOR = 4096;
 const STRANGER =
   "0463456dbb8607ffb964bcd8b55384a14301bdef1bb3791af5a5d2b480ec2010afea1561c08ebbc644faa95a0073971839245d7d948b7f5b3d50605dee087bfbca";
 
-class MemorySlot implements SlotWriter {
-  readonly name = "ota_1";
-  readonly sectorSize = SECTOR;
-  readonly bytes: Uint8Array;
-  private position = 0;
-  constructor(readonly size: number) {
-    this.bytes = new Uint8Array(size).fill(0xff);
-  }
-  async begin(offset: number) {
-    this.position = offset;
-    this.bytes.fill(0xff, offset);
-  }
-  async write(data: Uint8Array) {
-    this.bytes.set(data, this.position);
-    this.position += data.length;
-  }
-  async finish() {}
-  async abort() {}
-  async read(offset: number, length: number) {
-    return this.bytes.slice(offset, offset + length);
-  }
-}
-
-class MemoryStore implements KeyValueStore {
-  private values: Record<string, string> = {};
-  async get(key: string) {
-    return Object.prototype.hasOwnProperty.call(this.values, key) ? this.values[key] : undefined;
-  }
-  async set(key: string, value: string) {
-    this.values[key] = value;
-  }
-  async delete(key: string) {
-    delete this.values[key];
-  }
-}
-
 const logger: Logger = { log: () => {} };
-
-/** Serves `image` in chunks of 1..3000 bytes; with `cutAt`, the power fails at that byte. */
-function chunkedSource(image: Uint8Array, cutAt?: number): ByteSource & { opened: number[] } {
-  const opened: number[] = [];
-  return {
-    opened,
-    async open(offset: number) {
-      opened.push(offset);
-      let at = offset;
-      return {
-        offset,
-        async read() {
-          if (cutAt !== undefined && at >= cutAt) throw otaError("internal", "power cut");
-          if (at >= image.length) return null;
-          const end = Math.min(image.length, at + 1 + Math.floor(clock.random() * 3000));
-          const chunk = image.slice(at, end);
-          at = end;
-          return chunk;
-        },
-        close() {},
-      };
-    },
-  };
-}
 
 function setup(size: number) {
   const { md5, sha256 } = host<{ md5: string; sha256: string }>("appImage", {
@@ -84,10 +24,7 @@ function setup(size: number) {
     size,
     seed: 7,
   });
-  const image = new Uint8Array(size);
-  for (let at = 0; at < size; at += 2048) {
-    image.set(fromHex(host<string>("imageSlice", { offset: at, length: 2048 }))!, at);
-  }
+  const image = hostImage(size);
   const offer: Offer = {
     backend: "xs",
     id: "job-xs",
@@ -140,7 +77,7 @@ export default {
     const { image, offer, md5, sha256 } = setup(200_000);
     const slot = new MemorySlot(1024 * 1024);
     const result = summary(
-      await run(offer, chunkedSource(image), slot, new Journal(new MemoryStore(), logger)),
+      await run(offer, chunkedSource(image, 3000), slot, new Journal(new MemoryStore(), logger)),
     );
     checkEqual(result.md5, md5, "md5");
     checkEqual(result.sha256, sha256, "sha256");
@@ -155,13 +92,18 @@ export default {
     const store = new MemoryStore();
     let cut = "";
     try {
-      await run(offer, chunkedSource(image, 170_000), slot, new Journal(store, logger));
+      await run(
+        offer,
+        chunkedSource(image, 3000, { at: 170_000 }),
+        slot,
+        new Journal(store, logger),
+      );
     } catch (error) {
       cut = (error as Error).message;
     }
     checkEqual(cut, "power cut", "first attempt");
     // After the "reboot": new journal object, same store and slot.
-    const source = chunkedSource(image);
+    const source = chunkedSource(image, 3000);
     const result = summary(await run(offer, source, slot, new Journal(store, logger)));
     check(
       result.resumedFrom > 0 && result.resumedFrom % SECTOR === 0,
@@ -182,7 +124,7 @@ export default {
     bad[50_000] ^= 0x01;
     const result = await run(
       offer,
-      chunkedSource(bad),
+      chunkedSource(bad, 3000),
       new MemorySlot(1024 * 1024),
       new Journal(new MemoryStore(), logger),
     );
@@ -209,7 +151,7 @@ export default {
     for (const key of [signed.publicKey, STRANGER]) {
       const result = await run(
         signedOffer,
-        chunkedSource(image),
+        chunkedSource(image, 3000),
         new MemorySlot(1024 * 1024),
         new Journal(new MemoryStore(), logger),
         trustedKeys([key]),

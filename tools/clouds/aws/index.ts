@@ -177,6 +177,10 @@ export interface FirmwareDescription {
   signature?: string;
   /** Put the URL in a presigned-URL template that the cloud expands on every delivery. */
   presigned?: boolean;
+  /** A patch from a base image (plain form only): the document's "delta" object. */
+  delta?: { url: string; size: number; sha256: string; baseSha256: string };
+  /** Leave the full image's URL out: the device has the delta or nothing. */
+  deltaOnly?: boolean;
 }
 
 /** A job document in one of the four forms the AWS backend reads. */
@@ -185,6 +189,7 @@ export function firmwareJobDocument(
   fw: FirmwareDescription,
 ): Record<string, unknown> {
   const url = fw.presigned ? "${aws:iot:s3-presigned-url:" + fw.url + "}" : fw.url;
+  if (fw.delta && form !== "plain") throw new Error("only the plain form carries a delta");
   if (form === "nrf") {
     if (fw.presigned)
       throw new Error("the nRF form splits the URL into host and path: no template");
@@ -227,6 +232,16 @@ export function firmwareJobDocument(
     return { afr_ota: { protocols: ["HTTP"], files: [file] }, version: fw.version };
   }
   const doc: Record<string, unknown> = { url, size: fw.size, version: fw.version };
+  if (fw.delta) {
+    doc.delta = {
+      url: fw.delta.url,
+      size: fw.delta.size,
+      sha256: fw.delta.sha256,
+      base_sha256: fw.delta.baseSha256,
+      format: "esp_delta_ota",
+    };
+    if (fw.deltaOnly) delete doc.url;
+  }
   if (fw.md5) doc.md5 = fw.md5;
   if (fw.sha256) doc.sha256 = fw.sha256;
   if (!fw.md5 && !fw.sha256) throw new Error("the plain form needs md5 or sha256");

@@ -43,6 +43,8 @@ export interface ConnectAttempt {
 
 /** One report_progress as it arrived, and what the platform found wrong with it. */
 export interface ProgressRecord {
+  /** When it arrived, ms since the epoch. */
+  at: number;
   version: string;
   state: string;
   percent?: string;
@@ -391,6 +393,7 @@ export async function startTencentCloud(options: TencentCloudOptions = {}): Prom
     };
     const state = String(progress.state);
     const entry: ProgressRecord = {
+      at: Date.now(),
       version: String(report.version),
       state,
       percent: text("percent"),

@@ -115,6 +115,7 @@ export const ACCEPTED_FILTERS: readonly string[] = [
 const ATTRIBUTES = "v1/devices/me/attributes";
 const ATTRIBUTES_REQUEST = "v1/devices/me/attributes/request/";
 const TELEMETRY = "v1/devices/me/telemetry";
+const RPC_REQUEST = "v1/devices/me/rpc/request/";
 const CHUNK_REQUEST = /^v2\/(fw|sw)\/request\/(\d+)\/chunk\/(\d+)$/;
 /** Where device publishes go after the cloud consumed them: nobody subscribes to it. */
 const CONSUMED = "$tb/consumed";
@@ -568,6 +569,8 @@ export async function startThingsBoardCloud(
     else if (topic.startsWith(ATTRIBUTES_REQUEST)) {
       onAttributesRequest(session, topic.slice(ATTRIBUTES_REQUEST.length), body);
     } else if (topic === TELEMETRY) onTelemetry(session, body);
+    else if (topic.startsWith(RPC_REQUEST))
+      onRpcRequest(session, topic.slice(RPC_REQUEST.length), body);
     else if (topic === ATTRIBUTES) {
       try {
         Object.assign(session.device.client, JSON.parse(body));
@@ -575,6 +578,29 @@ export async function startThingsBoardCloud(
         log(`unreadable client attributes ${JSON.stringify(body)}`);
       }
     }
+  }
+
+  /**
+   * Client-side RPC. getSessionLimits is the one ThingsBoard answers itself (the Python SDK asks
+   * for it at every connection and publishes nothing before the answer); no rate limit is set here.
+   */
+  function onRpcRequest(session: Session, requestId: string, body: string) {
+    let method: unknown;
+    try {
+      method = (JSON.parse(body) as { method?: unknown }).method;
+    } catch {
+      log(`unreadable RPC request ${JSON.stringify(body)}`);
+      return;
+    }
+    if (method !== "getSessionLimits") return log(`RPC ${String(method)} not served`);
+    const limits = {
+      maxPayloadSize: options.maxPayloadSize ?? 65536,
+      maxInflightMessages: 100,
+      rateLimits: { messages: "0:0,", telemetryMessages: "0:0,", telemetryDataPoints: "0:0," },
+    };
+    void session
+      .send(`v1/devices/me/rpc/response/${requestId}`, Buffer.from(JSON.stringify(limits)))
+      .catch(() => undefined);
   }
 
   function newSession(device: Device, parts: Pick<Session, "wantsAttributes" | "send" | "close">) {
@@ -608,6 +634,8 @@ export async function startThingsBoardCloud(
       host: options.host,
       port: options.port,
       tls: options.tls,
+      // ThingsBoard's MQTT transport takes MQTT 3.1, 3.1.1 and 5 clients (its Python SDK uses 5).
+      mqtt5: true,
       authenticate(client, username, _password, done) {
         const device = username === undefined ? undefined : devices.get(username);
         if (!device) {
