@@ -23,7 +23,12 @@ export function nextSlotName(): string {
   return new FFI().otaflow_next_label();
 }
 
+/**
+ * -2, no otadata entry, is an image written over serial (or a factory app): the bootloader boots
+ * it and never rolls it back, which is what "valid" means to the agent.
+ */
 function stateOf(value: number): ImageState {
+  if (value === -2) return "valid";
   return STATES[value] || "undefined";
 }
 
@@ -31,20 +36,20 @@ export function ffiBootControl(
   slot: StagedSlot,
   readRunning: (length: number) => Uint8Array,
 ): BootControl {
-  const native = new FFI();
+  const idf = new FFI();
   const restart = (): Promise<void> =>
     new Promise<void>(() => {
-      Timer.set(() => native.esp_restart(), RESTART_DELAY_MS);
+      Timer.set(() => idf.esp_restart(), RESTART_DELAY_MS);
     });
   return {
     async running(): Promise<RunningImage> {
       const header = parseImageHeader(readRunning(IMAGE_PREFIX_SIZE));
       return {
-        slot: native.otaflow_running_label(),
+        slot: idf.otaflow_running_label(),
         version: header.version,
         project: header.project,
         secureVersion: header.secureVersion,
-        state: stateOf(native.otaflow_running_state()),
+        state: stateOf(idf.otaflow_running_state()),
       };
     },
     async setNextBoot(name: string): Promise<void> {
@@ -53,13 +58,13 @@ export function ffiBootControl(
       slot.stage();
     },
     async markValid(): Promise<void> {
-      const error = native.esp_ota_mark_app_valid_cancel_rollback();
+      const error = idf.esp_ota_mark_app_valid_cancel_rollback();
       if (error !== 0)
         throw otaError("flash", `esp_ota_mark_app_valid_cancel_rollback failed: ${hex(error)}`);
     },
     async markInvalidAndReboot(): Promise<void> {
       // Returns only when there is nothing to roll back to (ESP_ERR_OTA_ROLLBACK_FAILED).
-      const error = native.esp_ota_mark_app_invalid_rollback_and_reboot();
+      const error = idf.esp_ota_mark_app_invalid_rollback_and_reboot();
       throw otaError(
         "flash",
         `esp_ota_mark_app_invalid_rollback_and_reboot refused (${hex(error)}): no other valid image`,
