@@ -16,7 +16,7 @@ import {
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MANIFEST = path.join(ROOT, "manifest.json");
 
-const BUILDS = [
+const BUILDS: { name: string; platform: string; env: Record<string, string> }[] = [
   { name: "esp32 (embedded:update)", platform: "esp32", env: {} },
   { name: "esp32 (legacy ota)", platform: "esp32", env: { OTAFLOW_SLOT: "ota" } },
   { name: "lin", platform: "lin", env: {} },

@@ -17,6 +17,7 @@ import tmp from "tmp";
 import { fromHex } from "../../src/core/util/bytes";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
+import { preloadPlugin } from "./preload";
 import type { CaseStatus } from "./runtime";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -105,6 +106,8 @@ export function bundleCases(modules: CaseModule[]): Promise<string> {
   lines.push(`install({ ${entries.join(", ")} });`);
   return build({
     stdin: { contents: lines.join("\n"), resolveDir: HERE, loader: "ts", sourcefile: "cases.ts" },
+    // The project's modules as a Moddable app's preload leaves them.
+    plugins: [preloadPlugin()],
   });
 }
 
