@@ -65,7 +65,7 @@ const MUTATORS: [unknown, string[]][] = [
 function refuseWrites(value: object): boolean {
   let refused = false;
   for (const [prototype, methods] of MUTATORS) {
-    if (!(prototype as object).isPrototypeOf(value)) continue;
+    if (!Object.prototype.isPrototypeOf.call(prototype, value)) continue;
     for (const method of methods) {
       Object.defineProperty(value, method, {
         value() {
