@@ -6,6 +6,7 @@ import { createAwsBackend, mqttIdentity as awsIdentity } from "./backends/aws/in
 import type { AwsConfig } from "./backends/aws/index";
 import { createTencentBackend, mqttIdentity as tencentIdentity } from "./backends/tencent/index";
 import type { TencentConfig } from "./backends/tencent/index";
+import { isThingName } from "./backends/aws/topics";
 import {
   MAX_CHUNK_SIZE,
   createThingsBoardBackend,
@@ -19,6 +20,15 @@ import { otaError, type OtaError } from "./core/errors";
 import { isHostPattern } from "./core/policy";
 import type { Clock, Logger, MqttClient } from "./core/ports";
 import { publicKeyFromText } from "./core/signature/encoding";
+import {
+  allCharsIn,
+  isAlphanumericText,
+  isPaddedBase64,
+  isPrintableAscii,
+  isSpace,
+  someChar,
+} from "./core/util/chars";
+import { brokerParts } from "./core/util/url-parts";
 
 /** The board itself. The device's identity in its cloud is part of {@link BackendSettings}. */
 export interface DeviceSettings {
@@ -229,8 +239,13 @@ function boolOr(field: string, value: unknown, fallback: boolean): boolean {
   return value;
 }
 
-function matching(field: string, value: unknown, pattern: RegExp, accepted: string): string {
-  if (typeof value !== "string" || !pattern.test(value)) throw fail(field, accepted, value);
+function matching(
+  field: string,
+  value: unknown,
+  valid: (text: string) => boolean,
+  accepted: string,
+): string {
+  if (typeof value !== "string" || !valid(value)) throw fail(field, accepted, value);
   return value;
 }
 
@@ -251,18 +266,13 @@ function checkAws(field: string, value: unknown): AwsSettings {
     ["thingName", "clientIdPrefix", "stepTimeoutMinutes"],
     false,
   );
-  const thingName = matching(
-    `${field}.thingName`,
-    fields.thingName,
-    /^[a-zA-Z0-9:_-]{1,128}$/,
-    AWS_NAME,
-  );
+  const thingName = matching(`${field}.thingName`, fields.thingName, isThingName, AWS_NAME);
   const prefix = fields.clientIdPrefix === undefined ? "" : fields.clientIdPrefix;
   const room = 128 - thingName.length;
   const clientIdPrefix = matching(
     `${field}.clientIdPrefix`,
     prefix,
-    new RegExp(`^[a-zA-Z0-9:_-]{0,${room}}$`),
+    (text) => isAlphanumericText(text, 0, room, ":_-"),
     `0-${room} of [a-zA-Z0-9:_-] (with the thing name, a client id of at most 128)`,
   );
   const settings: AwsSettings = { thingName, clientIdPrefix };
@@ -282,13 +292,18 @@ function checkThingsBoard(field: string, value: unknown): ThingsBoardSettings {
     accessToken: matching(
       `${field}.accessToken`,
       fields.accessToken,
-      /^[\x21-\x7e]{1,256}$/,
+      (text) => allCharsIn(text, 1, 256, isPrintableAscii),
       "1-256 printable ASCII characters without spaces",
     ),
     kind: oneOf<PackageKind>(`${field}.kind`, fields.kind, ["firmware", "software"], "firmware"),
   };
   if (fields.title !== undefined)
-    settings.title = matching(`${field}.title`, fields.title, /^[^\0]{1,31}$/, "1-31 characters");
+    settings.title = matching(
+      `${field}.title`,
+      fields.title,
+      (text) => allCharsIn(text, 1, 31, (code) => code !== 0),
+      "1-31 characters",
+    );
   return settings;
 }
 
@@ -303,13 +318,13 @@ function checkTencent(field: string, value: unknown): TencentSettings {
     productId: matching(
       `${field}.productId`,
       fields.productId,
-      /^[A-Za-z0-9]{1,32}$/,
+      (text) => isAlphanumericText(text, 1, 32),
       "1-32 of [A-Za-z0-9]",
     ),
     deviceName: matching(
       `${field}.deviceName`,
       fields.deviceName,
-      /^[a-zA-Z0-9:_@.-]{1,48}$/,
+      (text) => isAlphanumericText(text, 1, 48, ":_@.-"),
       "1-48 of [a-zA-Z0-9:_@.-]",
     ),
     signMethod: oneOf<TencentSettings["signMethod"]>(
@@ -323,7 +338,7 @@ function checkTencent(field: string, value: unknown): TencentSettings {
     settings.deviceSecret = matching(
       `${field}.deviceSecret`,
       fields.deviceSecret,
-      /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/,
+      isPaddedBase64,
       "base64 (as the console shows it)",
     );
     if (settings.deviceSecret === "")
@@ -343,21 +358,25 @@ function checkBackend(value: unknown): BackendSettings {
   return { tencent: checkTencent(field, fields.tencent) };
 }
 
-const BROKER = /^(mqtts?):\/\/([^/:\s]+)(?::(\d{1,5}))?\/?$/;
-
-/** The broker URL in parts. */
+/** The broker URL in parts: mqtts?://host[:port][/], a host without spaces, a port of 1-5 digits. */
 export function parseBroker(url: string): { secure: boolean; host: string; port: number } {
-  const match = BROKER.exec(url);
-  if (!match) throw fail("connection.broker", "mqtt://host[:port] or mqtts://host[:port]", url);
-  const secure = match[1] === "mqtts";
-  const port = match[3] ? parseInt(match[3], 10) : secure ? 8883 : 1883;
+  const parts = brokerParts(url);
+  if (!parts || someChar(parts.host, isSpace) || parts.port.length > 5)
+    throw fail("connection.broker", "mqtt://host[:port] or mqtts://host[:port]", url);
+  const secure = parts.secure;
+  const port = parts.port ? parseInt(parts.port, 10) : secure ? 8883 : 1883;
   if (port < 1 || port > 65535) throw fail("connection.broker", "a port from 1 to 65535", url);
-  return { secure, host: match[2], port };
+  return { secure, host: parts.host, port };
 }
 
 function optionalName(field: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  return matching(field, value, /^\S/, "a non-empty name");
+  return matching(
+    field,
+    value,
+    (text) => text.length > 0 && !isSpace(text.charCodeAt(0)),
+    "a non-empty name",
+  );
 }
 
 function checkConnection(value: unknown, insecure: InsecureSettings): ConnectionSettings {

@@ -36,20 +36,20 @@ export function ffiBootControl(
   slot: StagedSlot,
   readRunning: (length: number) => Uint8Array,
 ): BootControl {
-  const idf = new FFI();
+  const ffi = new FFI();
   const restart = (): Promise<void> =>
     new Promise<void>(() => {
-      Timer.set(() => idf.esp_restart(), RESTART_DELAY_MS);
+      Timer.set(() => ffi.esp_restart(), RESTART_DELAY_MS);
     });
   return {
     async running(): Promise<RunningImage> {
       const header = parseImageHeader(readRunning(IMAGE_PREFIX_SIZE));
       return {
-        slot: idf.otaflow_running_label(),
+        slot: ffi.otaflow_running_label(),
         version: header.version,
         project: header.project,
         secureVersion: header.secureVersion,
-        state: stateOf(idf.otaflow_running_state()),
+        state: stateOf(ffi.otaflow_running_state()),
       };
     },
     async setNextBoot(name: string): Promise<void> {
@@ -58,13 +58,13 @@ export function ffiBootControl(
       slot.stage();
     },
     async markValid(): Promise<void> {
-      const error = idf.esp_ota_mark_app_valid_cancel_rollback();
+      const error = ffi.esp_ota_mark_app_valid_cancel_rollback();
       if (error !== 0)
         throw otaError("flash", `esp_ota_mark_app_valid_cancel_rollback failed: ${hex(error)}`);
     },
     async markInvalidAndReboot(): Promise<void> {
       // Returns only when there is nothing to roll back to (ESP_ERR_OTA_ROLLBACK_FAILED).
-      const error = idf.esp_ota_mark_app_invalid_rollback_and_reboot();
+      const error = ffi.esp_ota_mark_app_invalid_rollback_and_reboot();
       throw otaError(
         "flash",
         `esp_ota_mark_app_invalid_rollback_and_reboot refused (${hex(error)}): no other valid image`,

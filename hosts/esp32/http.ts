@@ -10,6 +10,7 @@ import { Request } from "http";
 import SecureSocket from "securesocket";
 import { otaError } from "../../src/core/errors";
 import type { HttpClient, HttpRequest, HttpResponse } from "../../src/core/ports";
+import { httpTarget } from "../../src/core/util/url-parts";
 
 const STATUS = 1;
 const HEADER = 2;
@@ -46,14 +47,14 @@ interface Target {
 }
 
 function parseUrl(url: string): Target {
-  const match = /^(https?):\/\/([^/?#:]+|\[[^\]]+\])(?::(\d+))?([^#]*)/i.exec(url);
-  if (!match) throw otaError("offer-unsupported", `not an http(s) URL: ${url}`);
-  const secure = match[1].toLowerCase() === "https";
-  const path = match[4] || "/";
+  const target = httpTarget(url);
+  if (!target) throw otaError("offer-unsupported", `not an http(s) URL: ${url}`);
+  const secure = target.scheme.toLowerCase() === "https";
+  const path = target.path || "/";
   return {
     secure,
-    host: match[2],
-    port: match[3] ? parseInt(match[3], 10) : secure ? 443 : 80,
+    host: target.host,
+    port: target.port ? parseInt(target.port, 10) : secure ? 443 : 80,
     path: path.charAt(0) === "/" ? path : "/" + path,
   };
 }

@@ -4,6 +4,8 @@
 import { otaError } from "../../src/core/errors";
 import type { LogLevel } from "../../src/core/ports";
 import { publicKeyFromText } from "../../src/core/signature/encoding";
+import { isSpace, splitWords, withoutPrefix } from "../../src/core/util/chars";
+import { brokerParts } from "../../src/core/util/url-parts";
 
 export type BackendName = "aws" | "thingsboard" | "tencent";
 
@@ -68,13 +70,13 @@ function flag(config: Record<string, unknown>, name: string): boolean {
 }
 
 export function parseBroker(url: string): Settings["broker"] {
-  const match = /^(mqtts?):\/\/([^/:]+)(?::(\d+))?\/?$/.exec(url);
-  if (!match) throw bad(`"broker" must be mqtt://host[:port] or mqtts://host[:port], not "${url}"`);
-  const secure = match[1] === "mqtts";
+  const parts = brokerParts(url);
+  if (!parts) throw bad(`"broker" must be mqtt://host[:port] or mqtts://host[:port], not "${url}"`);
+  const secure = parts.secure;
   return {
     secure,
-    host: match[2],
-    port: match[3] ? parseInt(match[3], 10) : secure ? 8883 : 1883,
+    host: parts.host,
+    port: parts.port ? parseInt(parts.port, 10) : secure ? 8883 : 1883,
   };
 }
 
@@ -84,13 +86,13 @@ export function parseBroker(url: string): Settings["broker"] {
  */
 function publicKeys(config: Record<string, unknown>, insecureUnsigned: boolean): string[] {
   const value = text(config, "publicKeys");
-  const keys = value === undefined ? [] : value.split(/[\s,]+/).filter((key) => key !== "");
+  const keys = value === undefined ? [] : splitWords(value, (code) => code === 44 || isSpace(code));
   for (let i = 0; i < keys.length; i++) {
     try {
       publicKeyFromText(keys[i]);
     } catch (error) {
       const which = keys.length > 1 ? ` (key ${i + 1} of ${keys.length})` : "";
-      const reason = (error as Error).message.replace(/^key: /, "");
+      const reason = withoutPrefix((error as Error).message, "key: ");
       throw bad(`"publicKeys"${which} is not a P-256 public point: ${reason}`);
     }
   }

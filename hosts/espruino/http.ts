@@ -3,17 +3,18 @@
 // delivering the rest, which still arrives and is dropped until the server ends the response.
 import { otaError } from "../../src/core/errors";
 import type { HttpClient, HttpResponse } from "../../src/core/ports";
+import { httpTarget } from "../../src/core/util/url-parts";
 import { bytesOf } from "./binary";
-
-const URL_PARTS = /^(https?):\/\/([^/:?#]+)(?::(\d+))?([^#]*)/;
 
 export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
   return {
     get(request) {
-      const parts = URL_PARTS.exec(request.url);
-      if (!parts) return Promise.reject(otaError("offer-malformed", `cannot fetch ${request.url}`));
-      const secure = parts[1] === "https";
-      const path = parts[4] || "/";
+      const parts = httpTarget(request.url);
+      // The scheme in lower case only, as this client has always read it.
+      if (!parts || (parts.scheme !== "http" && parts.scheme !== "https"))
+        return Promise.reject(otaError("offer-malformed", `cannot fetch ${request.url}`));
+      const secure = parts.scheme === "https";
+      const path = parts.path || "/";
       return new Promise<HttpResponse>((resolve, reject) => {
         const chunks: Uint8Array[] = [];
         let ended = false;
@@ -39,8 +40,8 @@ export function espruinoHttpClient(http: EspruinoHttp): HttpClient {
         let answered = false;
         const req = http.request(
           {
-            host: parts[2],
-            port: parts[3] ? Number(parts[3]) : secure ? 443 : 80,
+            host: parts.host,
+            port: parts.port ? Number(parts.port) : secure ? 443 : 80,
             path,
             method: "GET",
             protocol: secure ? "https:" : "http:",

@@ -20,6 +20,7 @@ import {
 } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
 import { publicKeyFromText } from "../../src/core/signature/encoding";
+import { withoutPrefix } from "../../src/core/util/chars";
 import type {
   Clock,
   HostPorts,
@@ -148,7 +149,7 @@ function trustedKeysOf(settings: Settings): string[] {
     } catch (error) {
       // The parser's error, with the setting named: it says what is wrong with the key.
       const problem = error as Error;
-      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${problem.message.replace(/^key: /, "")}`;
+      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${withoutPrefix(problem.message, "key: ")}`;
       throw problem;
     }
   }

@@ -4,7 +4,17 @@
 // fractional, beyond a uint32), URLs that would break the HTTP request line or overflow a device's
 // buffer, names and versions that would start a new line wherever they are shown.
 
+import {
+  indexOfAny,
+  isDigitText,
+  isHexText,
+  isPrintableAsciiText,
+  someChar,
+  isLineTerminator,
+  trim,
+} from "../core/util/chars";
 import { hasUnsafeCharacters, quoted } from "../core/util/text";
+import { httpSchemeLength } from "../core/util/url-parts";
 
 /**
  * Longest URL an offer may carry: AWS OTA's OTA_REQUEST_URL_MAX_SIZE, sized for S3 presigned
@@ -26,7 +36,7 @@ export function readSize(value: unknown, digits: boolean): number | undefined {
   const size =
     typeof value === "number"
       ? value
-      : digits && typeof value === "string" && /^[0-9]{1,10}$/.test(value)
+      : digits && typeof value === "string" && isDigitText(value, 1, 10)
         ? parseInt(value, 10)
         : NaN;
   return size >= 1 && size <= MAX_IMAGE_SIZE && Math.floor(size) === size ? size : undefined;
@@ -39,6 +49,15 @@ export function sizeProblem(what: string, value: unknown): string {
   );
 }
 
+/** ^https?:\/\/[^/?#]+([/?#].*)?$/i: an authority, then nothing or a path, query or fragment. */
+function isHttpUrl(value: string): boolean {
+  const scheme = httpSchemeLength(value);
+  if (scheme === 0) return false;
+  const rest = indexOfAny(value, "/?#", scheme);
+  if (rest < 0) return value.length > scheme;
+  return rest > scheme && !someChar(value.substring(rest), isLineTerminator);
+}
+
 /** Why `value` cannot be an offer's URL, or undefined when it can. */
 export function urlProblem(value: unknown): string | undefined {
   if (typeof value !== "string") return "must be a string, got " + quoted(value);
@@ -46,10 +65,9 @@ export function urlProblem(value: unknown): string | undefined {
   if (value.length > MAX_URL_LENGTH)
     return "is " + value.length + " characters long, at most " + MAX_URL_LENGTH + " allowed";
   // What may stand in an HTTP request line as it is: no space, control or non-ASCII character.
-  if (!/^[\x21-\x7e]+$/.test(value))
+  if (!isPrintableAsciiText(value))
     return "holds spaces, control or non-ASCII characters: " + quoted(value);
-  if (!/^https?:\/\/[^/?#]+([/?#].*)?$/i.test(value))
-    return "is not an http(s) URL: " + quoted(value);
+  if (!isHttpUrl(value)) return "is not an http(s) URL: " + quoted(value);
   return undefined;
 }
 
@@ -69,8 +87,6 @@ export function nameProblem(value: unknown, max: number): string | undefined {
 /** `value` as lower-case hex of `min` to `max` digits (surrounding spaces ignored), or undefined. */
 export function readHex(value: unknown, min: number, max: number): string | undefined {
   if (typeof value !== "string") return undefined;
-  const text = value.replace(/^\s+|\s+$/g, "");
-  return text.length >= min && text.length <= max && /^[0-9a-fA-F]+$/.test(text)
-    ? text.toLowerCase()
-    : undefined;
+  const text = trim(value);
+  return isHexText(text, Math.max(1, min), max) ? text.toLowerCase() : undefined;
 }

@@ -3,6 +3,20 @@
 import { otaError, type OtaError } from "./errors";
 import type { Offer } from "./offer";
 import type { RunningImage, SlotWriter } from "./ports";
+import {
+  allCharsIn,
+  indexWhere,
+  isAlphanumeric,
+  isDigit,
+  isDigitText,
+  isHexDigit,
+  isLineTerminator,
+  isLowerHexDigit,
+  isSpace,
+  skipWhile,
+  someChar,
+} from "./util/chars";
+import { httpSchemeLength } from "./util/url-parts";
 import { compareVersions } from "./version";
 
 /** Which image URLs the device fetches; an absent field is the strict default. */
@@ -114,19 +128,84 @@ export interface UrlOrigin {
 // The authority's userinfo and host are read as WHATWG URL parsers read them, so that the host
 // judged is the host connected to: a backslash, a percent sign or a space in the authority (which
 // parsers disagree on) makes the URL malformed rather than judged by a guess.
-const HTTP_URL =
-  /^(https?):\/\/(?:[^@\\/?#\s]*@)?([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?(?:[/?#][^\s\\]*)?$/i;
+// In the terms of a regular expression (case ignored):
+// ^(https?):\/\/(?:[^@\\/?#\s]*@)?([a-z0-9_.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?(?:[/?#][^\s\\]*)?$
+function splitHttpUrl(url: string): { scheme: string; host: string; port: string } | undefined {
+  const start = httpSchemeLength(url);
+  if (start === 0) return undefined;
+  const userinfoEnd = indexWhere(url, (code) => code === 64 || isAuthorityStop(code), start);
+  const hostStart = url.charAt(userinfoEnd) === "@" ? userinfoEnd + 1 : start;
+  let hostEnd: number;
+  if (url.charAt(hostStart) === "[") {
+    hostEnd = skipWhile(url, isIpv6LiteralChar, hostStart + 1);
+    if (hostEnd === hostStart + 1 || url.charAt(hostEnd) !== "]") return undefined;
+    hostEnd++;
+  } else {
+    hostEnd = skipWhile(url, isHostNameChar, hostStart);
+    if (hostEnd === hostStart) return undefined;
+  }
+  let at = hostEnd;
+  if (url.charAt(at) === ":") {
+    at = skipWhile(url, isDigit, at + 1);
+    if (at === hostEnd + 1 || at - hostEnd > 6) return undefined;
+  }
+  if (at < url.length) {
+    if ("/?#".indexOf(url.charAt(at)) < 0) return undefined;
+    if (someChar(url.substring(at), (code) => code === 92 || isSpace(code))) return undefined;
+  }
+  return {
+    scheme: url.substring(0, start - 3),
+    host: url.substring(hostStart, hostEnd),
+    port: url.substring(hostEnd, at),
+  };
+}
+
+/** What ends a URL's userinfo without an "@": a backslash, "/", "?", "#" or a space. */
+function isAuthorityStop(code: number): boolean {
+  return code === 92 || code === 47 || code === 63 || code === 35 || isSpace(code);
+}
+
+/** [0-9a-f:.] with case ignored */
+function isIpv6LiteralChar(code: number): boolean {
+  return isHexDigit(code) || code === 58 || code === 46;
+}
+
+/** [a-z0-9_.-] with case ignored */
+function isHostNameChar(code: number): boolean {
+  return isAlphanumeric(code) || code === 95 || code === 46 || code === 45;
+}
+
+/** [a-z0-9_-] with case ignored */
+function isLabelChar(code: number): boolean {
+  return isAlphanumeric(code) || code === 95 || code === 45;
+}
 
 /** The scheme and host of an http:// or https:// URL; undefined when it is neither or malformed. */
 export function urlOrigin(url: string): UrlOrigin | undefined {
-  const match = typeof url === "string" ? HTTP_URL.exec(url) : null;
-  const host = match ? canonicalHost(match[2]) : undefined;
-  if (!match || host === undefined) return undefined;
-  const scheme = match[1].toLowerCase();
-  return { scheme, host, origin: scheme + "://" + host + (match[3] || "") };
+  const parts = typeof url === "string" ? splitHttpUrl(url) : undefined;
+  const host = parts ? canonicalHost(parts.host) : undefined;
+  if (!parts || host === undefined) return undefined;
+  const scheme = parts.scheme.toLowerCase();
+  return { scheme, host, origin: scheme + "://" + host + parts.port };
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** ^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$: dotted decimal. */
+function isIpv4(text: string): boolean {
+  const octets = text.split(".");
+  if (octets.length !== 4) return false;
+  for (let i = 0; i < 4; i++) {
+    const octet = octets[i];
+    if (!isDigitText(octet, 1, 3) || (octet.length > 1 && octet.charAt(0) === "0")) return false;
+    if (parseInt(octet, 10) > 255) return false;
+  }
+  return true;
+}
+
+/** ^(\d+|0x[0-9a-f]*)$: what WHATWG parsers take for an IPv4 number. */
+function isIpv4Number(text: string): boolean {
+  if (text.substring(0, 2) !== "0x") return isDigitText(text, 1, text.length);
+  return allCharsIn(text.substring(2), 0, text.length, isLowerHexDigit);
+}
 
 /**
  * A host as WHATWG URL parsers serialize it (lower case, IPv6 compressed), without a trailing dot;
@@ -140,10 +219,10 @@ function canonicalHost(text: string): string | undefined {
     const pieces = ipv6Pieces(bracketed ? host.substring(1, host.length - 1) : host);
     return pieces && "[" + serializeIpv6(pieces) + "]";
   }
-  const name = host.charAt(host.length - 1) === "." ? host.substring(0, host.length - 1) : host;
+  const name = withoutOneTrailingDot(host);
   if (name === "" || name.charAt(0) === ".") return undefined;
   const last = name.substring(name.lastIndexOf(".") + 1);
-  if (/^(\d+|0x[0-9a-f]*)$/.test(last) && !IPV4.test(name)) return undefined;
+  if (isIpv4Number(last) && !isIpv4(name)) return undefined;
   return name;
 }
 
@@ -151,12 +230,15 @@ function canonicalHost(text: string): string | undefined {
 function ipv6Pieces(text: string): number[] | undefined {
   let body = text;
   const tail: number[] = [];
-  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    if (!IPV4.test(v4[2])) return undefined;
-    const octets = v4[2].split(".");
+  // An IPv4 tail after the last ":" (/^(.*:)(\d+\.\d+\.\d+\.\d+)$/).
+  const colon = text.lastIndexOf(":");
+  const v4 = text.substring(colon + 1);
+  if (colon >= 0 && isDottedDigits(v4) && !someChar(text.substring(0, colon), isLineTerminator)) {
+    if (!isIpv4(v4)) return undefined;
+    const octets = v4.split(".");
     tail.push(+octets[0] * 256 + +octets[1], +octets[2] * 256 + +octets[3]);
-    body = /::$/.test(v4[1]) ? v4[1] : v4[1].substring(0, v4[1].length - 1);
+    const head = text.substring(0, colon + 1);
+    body = head.substring(head.length - 2) === "::" ? head : text.substring(0, colon);
   }
   const halves = body.split("::");
   if (halves.length > 2) return undefined;
@@ -165,7 +247,8 @@ function ipv6Pieces(text: string): number[] | undefined {
   const missing = 8 - head.length - rest.length - tail.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
   const groups = head.concat(rest);
-  for (let i = 0; i < groups.length; i++) if (!/^[0-9a-f]{1,4}$/.test(groups[i])) return undefined;
+  for (let i = 0; i < groups.length; i++)
+    if (!allCharsIn(groups[i], 1, 4, isLowerHexDigit)) return undefined;
   const pieces: number[] = [];
   for (let i = 0; i < head.length; i++) pieces.push(parseInt(head[i], 16));
   // No "::": nothing is missing.
@@ -197,12 +280,32 @@ function serializeIpv6(pieces: number[]): string {
   return out;
 }
 
+/** Four runs of digits joined by dots (\d+\.\d+\.\d+\.\d+). */
+function isDottedDigits(text: string): boolean {
+  const parts = text.split(".");
+  if (parts.length !== 4) return false;
+  for (let i = 0; i < 4; i++) if (!isDigitText(parts[i], 1, parts[i].length)) return false;
+  return true;
+}
+
+/** ^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$ with case ignored: labels, then perhaps a dot. */
+function isDomainName(text: string): boolean {
+  const labels = withoutOneTrailingDot(text).split(".");
+  for (let i = 0; i < labels.length; i++)
+    if (!allCharsIn(labels[i], 1, labels[i].length, isLabelChar)) return false;
+  return true;
+}
+
+function withoutOneTrailingDot(text: string): string {
+  return text.charAt(text.length - 1) === "." ? text.substring(0, text.length - 1) : text;
+}
+
 /** An allowedHosts entry as canonicalHost writes hosts ("*." kept), or undefined for no entry. */
 function patternHost(pattern: string): string | undefined {
   if (typeof pattern !== "string") return undefined;
   if (pattern.indexOf(":") >= 0) return canonicalHost(pattern);
-  if (!/^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/i.test(pattern)) return undefined;
   const wildcard = pattern.substring(0, 2) === "*.";
+  if (!isDomainName(wildcard ? pattern.substring(2) : pattern)) return undefined;
   const host = canonicalHost(wildcard ? pattern.substring(2) : pattern);
   return host === undefined ? undefined : (wildcard ? "*." : "") + host;
 }

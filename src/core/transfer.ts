@@ -91,17 +91,22 @@ class Checks {
   private seen = 0;
 
   constructor(private readonly context: TransferContext) {
-    const native = context.nativeDigests;
+    const hostDigests = context.nativeDigests;
     for (const algorithm of Object.keys(context.offer.hashes) as HashAlgorithm[]) {
-      this.digests.push({ algorithm, digest: createDigest(algorithm, native) });
+      this.digests.push({ algorithm, digest: createDigest(algorithm, hostDigests) });
     }
     // The header checks below run either way; the rest of the image is judged once, by the slot
     // when its finish() reads the image back as esp_ota_end does.
     if (context.expect && !context.slot.verifiesImage)
-      this.verifier = new EspImageVerifier(() => createDigest("sha256", native));
+      this.verifier = new EspImageVerifier(() => createDigest("sha256", hostDigests));
     const keys = context.trustedKeys;
     if (keys && keys.length > 0)
-      this.signature = new SignatureCheck(context.offer, keys, native, context.nativeSignatures);
+      this.signature = new SignatureCheck(
+        context.offer,
+        keys,
+        hostDigests,
+        context.nativeSignatures,
+      );
   }
 
   update(chunk: Uint8Array): void {

@@ -18,7 +18,8 @@ import { utf8Decode } from "../../core/util/bytes";
 import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
 import { MAX_VERSION_LENGTH, nameProblem } from "../offer-fields";
 import { parseJobDocument } from "./job-document";
-import { JOB_ID, THING_NAME, jobsTopic, parseJobsTopic } from "./topics";
+import { isAlphanumericText } from "../../core/util/chars";
+import { isJobId, isThingName, jobsTopic, parseJobsTopic } from "./topics";
 
 export { parseJobDocument } from "./job-document";
 
@@ -109,7 +110,7 @@ function cleanDetails(details: Record<string, string>): Record<string, string> {
   let count = 0;
   for (const key in details) {
     const value = detailValue(String(details[key]));
-    if (value === "" || !/^[a-zA-Z0-9:_-]{1,128}$/.test(key) || count === MAX_DETAILS) continue;
+    if (value === "" || !isAlphanumericText(key, 1, 128, ":_-") || count === MAX_DETAILS) continue;
     out[key] = value;
     count++;
   }
@@ -215,7 +216,7 @@ class AwsJobsBackend implements AwsBackend {
     private readonly config: AwsConfig,
     private readonly deps: AwsDeps,
   ) {
-    if (!THING_NAME.test(config.thingName))
+    if (!isThingName(config.thingName))
       throw otaError(
         "internal",
         "AWS thing name " + quoted(config.thingName) + " is not 1-128 of [a-zA-Z0-9:_-]",
@@ -483,7 +484,7 @@ class AwsJobsBackend implements AwsBackend {
         );
     }
     if (!execution) return;
-    if (!JOB_ID.test(execution.jobId)) {
+    if (!isJobId(execution.jobId)) {
       this.log("warn", "ignored a job whose id is not 1-64 of [a-zA-Z0-9_-]", {
         jobId: execution.jobId,
       });
@@ -792,7 +793,7 @@ class AwsJobsBackend implements AwsBackend {
 
   private async send(report: Report): Promise<void> {
     const offer = report.offer;
-    if (!JOB_ID.test(offer.id))
+    if (!isJobId(offer.id))
       throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     let job = this.state(offer.id);
     if (!job) {
@@ -837,7 +838,7 @@ class AwsJobsBackend implements AwsBackend {
 
   async refresh(offer: Offer): Promise<Offer | undefined> {
     // The offer may come back from storage: its id is checked before it names any topic.
-    if (!JOB_ID.test(offer.id))
+    if (!isJobId(offer.id))
       throw otaError("offer-malformed", "not an AWS job id: " + quoted(offer.id));
     const job = this.state(offer.id) || this.remember(offer.id, "IN_PROGRESS");
     const execution = await this.describe(job);

@@ -11,6 +11,12 @@
 import type { FailureCode } from "../../core/errors";
 import type { HashAlgorithm } from "../../core/ports";
 import type { Offer } from "../../core/offer";
+import {
+  isAlphanumericText,
+  isBase64Text,
+  isHexText,
+  isPrintableAsciiText,
+} from "../../core/util/chars";
 import { quoted } from "../../core/util/text";
 import {
   MAX_URL_LENGTH,
@@ -19,7 +25,7 @@ import {
   sizeProblem,
   urlProblem,
 } from "../offer-fields";
-import { JOB_ID } from "./topics";
+import { isJobId } from "./topics";
 
 export type JobDocumentFormat = "nrf" | "zerynth" | "afr_ota" | "plain";
 
@@ -52,9 +58,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !(value instanceof Array);
 }
 
-/** Printable ASCII only: what survives in an HTTP request line and in statusDetails. */
-const PRINTABLE = /^[\x21-\x7e]+$/;
-
 function text(doc: Record<string, unknown>, key: string, max: number, what: string): string {
   const value = doc[key];
   if (typeof value !== "string")
@@ -64,7 +67,8 @@ function text(doc: Record<string, unknown>, key: string, max: number, what: stri
     throw refuse(
       what + ' "' + key + '" is ' + value.length + " characters long, at most " + max + " allowed",
     );
-  if (!PRINTABLE.test(value))
+  // Printable ASCII only: what survives in an HTTP request line and in statusDetails.
+  if (!isPrintableAsciiText(value))
     throw refuse(what + ' "' + key + '" holds spaces or control characters: ' + quoted(value));
   return value;
 }
@@ -90,7 +94,7 @@ function digest(
   what: string,
 ): string {
   const value = doc[key];
-  if (typeof value !== "string" || value.length !== length || !/^[0-9a-fA-F]+$/.test(value))
+  if (typeof value !== "string" || !isHexText(value, length, length))
     throw refuse(
       what +
         ' "' +
@@ -147,14 +151,17 @@ function nrf(jobId: string, doc: Record<string, unknown>): Offer {
   let protocol = "https:";
   if (location.protocol !== undefined) {
     const given = String(location.protocol).toLowerCase();
-    if (typeof location.protocol !== "string" || !/^https?:?$/.test(given))
+    if (
+      typeof location.protocol !== "string" ||
+      !(given === "http" || given === "http:" || given === "https" || given === "https:")
+    )
       throw refuse(
         what + ' "location.protocol" must be "http:" or "https:", got ' + quoted(location.protocol),
       );
     protocol = given.charAt(given.length - 1) === ":" ? given : given + ":";
   }
   const host = text(location, "host", 253, what + " location");
-  if (!/^[a-zA-Z0-9.:[\]-]+$/.test(host))
+  if (!isAlphanumericText(host, 1, host.length, ".:[]-"))
     throw refuse(what + ' "location.host" is not a host name: ' + quoted(host));
   const path = text(location, "path", MAX_URL_LENGTH, what + " location");
   const full = protocol + "//" + host + "/" + (path.charAt(0) === "/" ? path.substring(1) : path);
@@ -227,7 +234,7 @@ function afrOta(jobId: string, doc: Record<string, unknown>): Offer {
   if (file.auth_scheme !== undefined) context.authScheme = text(file, "auth_scheme", 64, what);
   if (file["sig-sha256-ecdsa"] !== undefined) {
     const value = text(file, "sig-sha256-ecdsa", MAX_SIGNATURE_LENGTH, what);
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value))
+    if (!isBase64Text(value))
       throw refuse(what + ' "sig-sha256-ecdsa" is not base64: ' + quoted(value));
     fields.signature = { algorithm: "ecdsa-p256-sha256", value };
     if (file.certfile !== undefined)
@@ -277,8 +284,7 @@ export function parseJobDocument(jobId: string, document: unknown): ParsedJob {
   if (!format) return { kind: "custom" };
   const doc = document as Record<string, unknown>;
   try {
-    if (!JOB_ID.test(jobId))
-      throw refuse("job id " + quoted(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
+    if (!isJobId(jobId)) throw refuse("job id " + quoted(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
     const parse =
       format === "nrf"
         ? nrf

@@ -5,12 +5,18 @@
 // would subscribe to other jobs' replies or send a request somewhere else.
 
 import { otaError } from "../../core/errors";
+import { isAlphanumericText } from "../../core/util/chars";
 import { quoted } from "../../core/util/text";
 
 /** thingName: 1-128 of [a-zA-Z0-9:_-] (jobs.h JOBS_THINGNAME_MAX_LENGTH). */
-export const THING_NAME = /^[a-zA-Z0-9:_-]{1,128}$/;
+export function isThingName(text: string): boolean {
+  return isAlphanumericText(text, 1, 128, ":_-");
+}
+
 /** jobId: 1-64 of [a-zA-Z0-9_-] (jobs.h JOBS_JOBID_MAX_LENGTH). */
-export const JOB_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+export function isJobId(text: string): boolean {
+  return isAlphanumericText(text, 1, 64, "_-");
+}
 
 export type JobsApi =
   /** GetPendingJobExecutions */
@@ -46,17 +52,14 @@ export function jobsTopic(
   jobId?: string,
   reply?: "accepted" | "rejected",
 ): string {
-  if (!THING_NAME.test(thing))
+  if (!isThingName(thing))
     throw otaError(
       "internal",
       "AWS thing name " + quoted(thing) + " is not 1-128 of [a-zA-Z0-9:_-]",
     );
   if (
     (api === "describe" || api === "update") &&
-    !(
-      typeof jobId === "string" &&
-      (JOB_ID.test(jobId) || (api === "describe" && jobId === "$next"))
-    )
+    !(typeof jobId === "string" && (isJobId(jobId) || (api === "describe" && jobId === "$next")))
   )
     throw otaError("internal", "AWS job id " + quoted(jobId) + " is not 1-64 of [a-zA-Z0-9_-]");
   let topic = jobsPrefix(thing);
@@ -75,7 +78,7 @@ export function parseJobsTopic(topic: string, thing?: string): JobsTopic | undef
   if (parts.length < 4 || parts[0] !== "$aws" || parts[1] !== "things" || parts[3] !== "jobs")
     return undefined;
   const name = parts[2];
-  if (!THING_NAME.test(name) || (thing !== undefined && name !== thing)) return undefined;
+  if (!isThingName(name) || (thing !== undefined && name !== thing)) return undefined;
   const rest = parts.slice(4);
   let reply: "accepted" | "rejected" | undefined;
   const last = rest[rest.length - 1];
@@ -90,7 +93,7 @@ export function parseJobsTopic(topic: string, thing?: string): JobsTopic | undef
     if ((api === "notify" || api === "notify-next") && !reply) return { thing: name, api };
     return undefined;
   }
-  if (rest.length === 2 && (rest[0] === "$next" || JOB_ID.test(rest[0]))) {
+  if (rest.length === 2 && (rest[0] === "$next" || isJobId(rest[0]))) {
     if (rest[1] === "get") return { thing: name, api: "describe", jobId: rest[0], reply };
     if (rest[1] === "update" && rest[0] !== "$next")
       return { thing: name, api: "update", jobId: rest[0], reply };

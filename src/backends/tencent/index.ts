@@ -11,6 +11,7 @@ import { otaError } from "../../core/errors";
 import type { Offer, Report } from "../../core/offer";
 import type { Clock, Logger, MqttClient, MqttMessage, QoS, TimerHandle } from "../../core/ports";
 import { utf8Decode } from "../../core/util/bytes";
+import { isAlphanumericText, isHexText } from "../../core/util/chars";
 import { cleanText, quoted } from "../../core/util/text";
 import {
   MAX_VERSION_LENGTH,
@@ -98,7 +99,7 @@ export function parseUpdateFirmware(doc: Record<string, unknown>): Offer | strin
   const urlError = urlProblem(doc.url);
   if (urlError !== undefined) return "url " + urlError;
   const md5 = doc.md5sum;
-  if (typeof md5 !== "string" || !/^[0-9a-fA-F]{32}$/.test(md5))
+  if (typeof md5 !== "string" || !isHexText(md5, 32, 32))
     return "md5sum is not 32 hex digits: " + quoted(md5);
   // The C SDK reads file_size with atoi, so a quoted number is accepted as well.
   const size = readSize(doc.file_size, true);
@@ -119,12 +120,15 @@ export function parseUpdateFirmware(doc: Record<string, unknown>): Offer | strin
  * ($ota/update/<product>/<device>), where "+", "#" or "/" would reach other devices' messages.
  */
 function checkConfig(config: TencentConfig): void {
-  if (typeof config.productId !== "string" || !/^[A-Za-z0-9]{1,32}$/.test(config.productId))
+  if (typeof config.productId !== "string" || !isAlphanumericText(config.productId, 1, 32))
     throw otaError(
       "internal",
       "Tencent product id " + quoted(config.productId) + " is not 1-32 of [A-Za-z0-9]",
     );
-  if (typeof config.deviceName !== "string" || !/^[a-zA-Z0-9:_@.-]{1,48}$/.test(config.deviceName))
+  if (
+    typeof config.deviceName !== "string" ||
+    !isAlphanumericText(config.deviceName, 1, 48, ":_@.-")
+  )
     throw otaError(
       "internal",
       "Tencent device name " + quoted(config.deviceName) + " is not 1-48 of [a-zA-Z0-9:_@.-]",

@@ -17,6 +17,7 @@ import type {
 } from "../../core/ports";
 import type { ByteSource, ByteStream } from "../../core/source";
 import { utf8Decode } from "../../core/util/bytes";
+import { allCharsIn, isPrintableAscii } from "../../core/util/chars";
 import { MAX_REPORT_TEXT, cleanText, quoted } from "../../core/util/text";
 import { nameProblem, readHex, readSize, sizeProblem, urlProblem } from "../offer-fields";
 
@@ -138,7 +139,10 @@ function errorText(message: string, code: string): string {
 /** Startup checks of the configuration: what would be sent as the user name and as telemetry. */
 function checkConfig(config: ThingsBoardConfig): void {
   // The token is a credential: the error describes it without showing it.
-  if (typeof config.accessToken !== "string" || !/^[\x21-\x7e]{1,256}$/.test(config.accessToken))
+  if (
+    typeof config.accessToken !== "string" ||
+    !allCharsIn(config.accessToken, 1, 256, isPrintableAscii)
+  )
     throw otaError(
       "internal",
       "the ThingsBoard access token must be 1-256 printable ASCII characters without spaces",

@@ -7,6 +7,15 @@ import type { OtaError, FailureCode } from "../errors";
 import type { Clock, HttpClient, HttpResponse } from "../ports";
 import type { ByteSource, ByteStream } from "../source";
 import { checkOrigin, urlOrigin, type UrlTrust } from "../policy";
+import {
+  isDigit,
+  isDigitText,
+  isSpace,
+  isWordChar,
+  schemeLength,
+  startsWithIgnoringCase,
+  trim,
+} from "../util/chars";
 import { resolveUrl, shownUrl } from "./url";
 
 export interface HttpSourceOptions {
@@ -78,11 +87,25 @@ const MONTHS = "JanFebMarAprMayJunJulAugSepOctNovDec";
 
 /** IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") in ms since the epoch, or NaN. */
 function parseHttpDate(text: string): number {
-  const m = /^\w{3}, (\d\d) (\w{3}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/.exec(text.trim());
-  if (!m) return NaN;
-  const month = MONTHS.indexOf(m[2]);
+  const date = text.trim();
+  if (!fitsDateTemplate(date)) return NaN;
+  const month = MONTHS.indexOf(date.substring(8, 11));
   if (month < 0 || month % 3 !== 0) return NaN;
-  return Date.UTC(+m[3], month / 3, +m[1], +m[4], +m[5], +m[6]);
+  const at = (start: number, length: number) => +date.substring(start, start + length);
+  return Date.UTC(at(12, 4), month / 3, at(5, 2), at(17, 2), at(20, 2), at(23, 2));
+}
+
+/** ^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$, written as a template: w a word character, d a digit. */
+function fitsDateTemplate(text: string): boolean {
+  const template = "www, dd www dddd dd:dd:dd GMT";
+  if (text.length !== template.length) return false;
+  for (let i = 0; i < template.length; i++) {
+    const want = template.charAt(i);
+    const code = text.charCodeAt(i);
+    if (want === "w" ? !isWordChar(code) : want === "d" ? !isDigit(code) : text.charAt(i) !== want)
+      return false;
+  }
+  return true;
 }
 
 /**
@@ -92,7 +115,7 @@ function parseHttpDate(text: string): number {
 export function parseRetryAfter(headers: Record<string, string>): number | undefined {
   const value = headers["retry-after"];
   if (value === undefined) return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return parseInt(value, 10) * 1000;
+  if (isDigitText(trim(value), 1, value.length)) return parseInt(value, 10) * 1000;
   const when = parseHttpDate(value);
   const now = headers["date"] !== undefined ? parseHttpDate(headers["date"]) : NaN;
   if (isNaN(when) || isNaN(now)) return undefined;
@@ -122,10 +145,21 @@ function statusError(response: HttpResponse, url: string): OtaError {
 }
 
 /** Content-Range: bytes <first>-<last>/<total>. */
-function parseContentRange(value: string | undefined): number[] | undefined {
-  const m = /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i.exec(value || "");
-  if (!m) return undefined;
-  return [parseInt(m[1], 10), parseInt(m[2], 10), parseInt(m[3], 10)];
+export function parseContentRange(value: string | undefined): number[] | undefined {
+  // In the terms of a regular expression: /^\s*bytes\s+(\d+)-(\d+)\/(\d+)\s*$/i
+  const text = trim(value || "");
+  if (!startsWithIgnoringCase(text, "bytes") || !isSpace(text.charCodeAt(5))) return undefined;
+  const range = trim(text.substring(5));
+  const dash = range.indexOf("-");
+  const slash = range.indexOf("/");
+  if (dash < 0 || slash < dash) return undefined;
+  const numbers = [
+    range.substring(0, dash),
+    range.substring(dash + 1, slash),
+    range.substring(slash + 1),
+  ];
+  for (let i = 0; i < 3; i++) if (!isDigitText(numbers[i], 1, numbers[i].length)) return undefined;
+  return [parseInt(numbers[0], 10), parseInt(numbers[1], 10), parseInt(numbers[2], 10)];
 }
 
 /** Where the body starts in the image, after checking what the server says about it. */
@@ -271,12 +305,12 @@ function checkRedirect(from: string, to: string, trust: UrlTrust | undefined): v
   const what = "the redirect from " + (source ? source.origin : "the image URL") + " to";
   const target = urlOrigin(to);
   if (!target) {
-    const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.exec(to);
+    const scheme = schemeLength(to);
     throw otaError(
       "offer-untrusted",
       what +
         " a " +
-        (scheme ? scheme[0] : "malformed") +
+        (scheme > 0 ? to.substring(0, scheme) : "malformed") +
         " URL is refused: only http(s) is followed",
     );
   }

@@ -1,7 +1,7 @@
 // Resolving a redirect's Location against the request URL (RFC 3986 section 5.2): the core runs on
 // engines without the URL class (Espruino, a bare Moddable app), so it does this itself.
 
-const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
+import { indexOfAny, schemeLength } from "../util/chars";
 
 interface Parts {
   /** "http:" */
@@ -13,15 +13,24 @@ interface Parts {
   query: string;
 }
 
+/** The index of the first of `chars` at or after `from`, or the text's length. */
+function endAt(text: string, chars: string, from: number): number {
+  const at = indexOfAny(text, chars, from);
+  return at < 0 ? text.length : at;
+}
+
+// RFC 3986 appendix B: ^([a-zA-Z][a-zA-Z0-9+.-]*:)?(\/\/[^/?#]*)?([^?#]*)(\?[^#]*)?
 function split(url: string): Parts {
-  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*:)?(\/\/[^/?#]*)?([^?#]*)(\?[^#]*)?/.exec(
-    url,
-  ) as RegExpExecArray;
+  const scheme = schemeLength(url);
+  const authority =
+    url.substring(scheme, scheme + 2) === "//" ? endAt(url, "/?#", scheme + 2) : scheme;
+  const path = endAt(url, "?#", authority);
+  const query = url.charAt(path) === "?" ? endAt(url, "#", path) : path;
   return {
-    scheme: match[1] || "",
-    authority: match[2] || "",
-    path: match[3] || "",
-    query: match[4] || "",
+    scheme: url.substring(0, scheme),
+    authority: url.substring(scheme, authority),
+    path: url.substring(authority, path),
+    query: url.substring(path, query),
   };
 }
 
@@ -43,7 +52,7 @@ function removeDotSegments(path: string): string {
 /** The absolute URL that `reference` names when found in a response to `base`. */
 export function resolveUrl(base: string, reference: string): string {
   const ref = split(reference.trim());
-  if (SCHEME.test(reference.trim()))
+  if (schemeLength(reference.trim()) > 0)
     return ref.scheme + ref.authority + removeDotSegments(ref.path) + ref.query;
   const from = split(base);
   if (ref.authority) return from.scheme + ref.authority + removeDotSegments(ref.path) + ref.query;
@@ -59,6 +68,6 @@ export function resolveUrl(base: string, reference: string): string {
  * up in consoles and logs, so it is cut to "?...".
  */
 export function shownUrl(url: string): string {
-  const at = url.search(/[?#]/);
+  const at = indexOfAny(url, "?#");
   return at < 0 ? url : url.slice(0, at) + (url.charAt(at) === "?" ? "?..." : "");
 }

@@ -45,8 +45,8 @@ export const HASH_ALGORITHMS: readonly HashAlgorithm[] = [
 ];
 
 /** The host's native digest when it has one for `algorithm`, else the portable one. */
-export function createDigest(algorithm: HashAlgorithm, native?: NativeDigests): Digest {
-  const digest = native ? native(algorithm) : undefined;
+export function createDigest(algorithm: HashAlgorithm, hostDigests?: NativeDigests): Digest {
+  const digest = hostDigests ? hostDigests(algorithm) : undefined;
   if (digest) return digest;
   switch (algorithm) {
     case "md5":
@@ -87,9 +87,16 @@ export function matchDigest(
     const reversed = new Uint8Array(digest.length);
     for (let i = 0; i < digest.length; i++) reversed[i] = digest[digest.length - 1 - i];
     if (text === toHex(reversed)) return { match: true, notation: "little-endian hex" };
-    if (text === hex.replace(/^0+(?=.)/, "")) {
+    if (text === withoutLeadingZeros(hex)) {
       return { match: true, notation: "hex without leading zeros" };
     }
   }
   return { match: false };
+}
+
+/** Hex as printf's %x writes it: no leading zeros, "0" for zero (/^0+(?=.)/ removed). */
+function withoutLeadingZeros(hex: string): string {
+  let start = 0;
+  while (start < hex.length - 1 && hex.charAt(start) === "0") start++;
+  return hex.substring(start);
 }

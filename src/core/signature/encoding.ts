@@ -7,6 +7,7 @@ import { otaError } from "../errors";
 import { createDigest } from "../hash/index";
 import type { NativeDigests, SignatureStream } from "../ports";
 import { base64Decode, fromHex, toHex } from "../util/bytes";
+import { isSpace, removeChars } from "../util/chars";
 import { checkPublicKey, verifyP256 } from "./p256";
 
 type Fail = (message: string) => OtaError;
@@ -191,13 +192,13 @@ function pointOfPem(blocks: PemBlock[]): Uint8Array {
   for (let i = 0; i < blocks.length; i++) {
     const { label, body } = blocks[i];
     if (label !== "PUBLIC KEY" && label !== "CERTIFICATE") continue;
-    const der = base64Decode(body.replace(/\s+/g, ""));
+    const der = base64Decode(removeChars(body, isSpace));
     if (!der) throw keyError(`the body of PEM "${label}" is not base64`);
     return label === "CERTIFICATE" ? pointOfCertificate(der) : pointOfSpki(der, 0, der.length);
   }
   const labels = blocks.map((block) => `"${block.label}"`).join(", ");
   for (let i = 0; i < blocks.length; i++) {
-    if (/PRIVATE KEY/.test(blocks[i].label))
+    if (blocks[i].label.indexOf("PRIVATE KEY") >= 0)
       throw keyError(
         `this is a private key (PEM ${labels}); give the device the public key or the signer's certificate`,
       );
@@ -214,7 +215,7 @@ function pointOfPem(blocks: PemBlock[]): Uint8Array {
 export function publicKeyFromText(text: string): Uint8Array {
   const blocks = pemBlocks(text);
   if (blocks.length > 0) return pointOfPem(blocks);
-  const point = fromHex(text.replace(/[\s:]+/g, ""));
+  const point = fromHex(removeChars(text, (code) => code === 58 || isSpace(code)));
   if (!point || point.length === 0)
     throw keyError(
       "expected a PEM PUBLIC KEY or CERTIFICATE, or the hex of the 65-byte point 04 || X || Y",

@@ -1,6 +1,8 @@
 // Byte helpers the core needs on every engine: Espruino has no TextEncoder/TextDecoder, and a
 // Moddable app has them only when a module adds them.
 
+import { isHexText, withoutTrailing } from "./chars";
+
 const HEX = "0123456789abcdef";
 
 export function toHex(bytes: Uint8Array): string {
@@ -11,7 +13,7 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Parses hex (either case); returns undefined for anything that is not whole bytes of hex. */
 export function fromHex(text: string): Uint8Array | undefined {
-  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) return undefined;
+  if (text.length % 2 !== 0 || !isHexText(text, 0, text.length)) return undefined;
   const out = new Uint8Array(text.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
   return out;
@@ -90,7 +92,7 @@ const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 /** Decodes standard base64 (padding optional); undefined for anything else. */
 export function base64Decode(text: string): Uint8Array | undefined {
-  const body = text.replace(/=+$/, "");
+  const body = withoutTrailing(text, "=");
   if (body.length % 4 === 1 || text.length - body.length > 2) return undefined;
   const out = new Uint8Array(Math.floor((body.length * 3) / 4));
   let bits = 0;

@@ -18,7 +18,7 @@
 import { randomBytes } from "node:crypto";
 import { connectMqtt } from "../../../hosts/node/mqtt";
 import type { MqttClient } from "../../../src/core/ports";
-import { JOB_ID, THING_NAME, jobsTopic, parseJobsTopic } from "../../../src/backends/aws/topics";
+import { isJobId, isThingName, jobsTopic, parseJobsTopic } from "../../../src/backends/aws/topics";
 import type { JobsApi } from "../../../src/backends/aws/topics";
 
 export type ExecutionStatus =
@@ -632,11 +632,10 @@ export async function startAwsCloud(options: AwsCloudOptions): Promise<AwsCloud>
     history,
     updates,
     async deploy(deploy) {
-      if (!THING_NAME.test(deploy.thingName))
-        throw new Error(`invalid thing name ${deploy.thingName}`);
+      if (!isThingName(deploy.thingName)) throw new Error(`invalid thing name ${deploy.thingName}`);
       const jobId =
         deploy.jobId ?? `job-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
-      if (!JOB_ID.test(jobId)) throw new Error(`invalid job id ${jobId}: 1-64 of [a-zA-Z0-9_-]`);
+      if (!isJobId(jobId)) throw new Error(`invalid job id ${jobId}: 1-64 of [a-zA-Z0-9_-]`);
       if (jobs[jobId]) throw new Error(`job ${jobId} exists already`);
       if (!isObject(deploy.document)) throw new Error("a job document is a JSON object");
       const bytes = Buffer.byteLength(JSON.stringify(deploy.document));
