@@ -19,7 +19,7 @@ import type { Backend } from "./core/backend";
 import { otaError, type OtaError } from "./core/errors";
 import { isHostPattern } from "./core/policy";
 import type { Clock, Logger, MqttClient } from "./core/ports";
-import { publicKeyFromText } from "./core/signature/encoding";
+import { trustedKey } from "./core/signature/keys";
 import {
   allCharsIn,
   isAlphanumericText,
@@ -120,9 +120,10 @@ export interface PolicySettings {
 /** What the firmware trusts. */
 export interface SecuritySettings {
   /**
-   * Public keys built into the firmware, one of which must have signed every image (ECDSA P-256
-   * over SHA-256): PEM public keys or certificates, or the hex of the 65-byte point (`otaflow
-   * keygen` prints it). Required, unless insecure.allowUnsigned.
+   * Keys built into the firmware, one of which must have signed every image: PEM public keys or
+   * certificates (ECDSA P-256 or RSA-3072), the hex of a Secure Boot V2 key digest (`otaflow
+   * keygen` and `espsecure digest_sbv2_public_key` print it), or the hex of a 65-byte P-256 point.
+   * Required, unless insecure.allowUnsigned.
    */
   trustedKeys: string[];
 }
@@ -467,7 +468,8 @@ function hostPatterns(field: string, value: unknown): string[] {
 function checkSecurity(value: unknown, insecure: InsecureSettings): SecuritySettings {
   const fields = section("security", value, ["trustedKeys"], true);
   const keys = fields.trustedKeys === undefined ? [] : fields.trustedKeys;
-  const accepted = "a list of public keys (PEM, a certificate, or the hex of the 65-byte point)";
+  const accepted =
+    "a list of public keys (PEM, a certificate, a Secure Boot V2 key digest or a P-256 point)";
   if (!Array.isArray(keys)) throw fail("security.trustedKeys", accepted, keys);
   if (keys.length === 0 && !insecure.allowUnsigned)
     throw fail(
@@ -480,10 +482,10 @@ function checkSecurity(value: unknown, insecure: InsecureSettings): SecuritySett
     const key: unknown = keys[i];
     if (typeof key !== "string") throw fail(`security.trustedKeys[${i}]`, "a string", key);
     try {
-      publicKeyFromText(key);
+      trustedKey(key);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw fail(`security.trustedKeys[${i}]`, `a P-256 public key (${reason})`, key);
+      throw fail(`security.trustedKeys[${i}]`, `a public key or key digest (${reason})`, key);
     }
     trusted.push(key);
   }

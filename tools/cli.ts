@@ -3,7 +3,14 @@ import { UsageError } from "./commands/args";
 import { deviceCommand, DEVICE_USAGE } from "./commands/device";
 import { imageCommand, IMAGE_USAGE } from "./commands/image";
 import { cloudCommand, CLOUD_USAGE, deployCommand, DEPLOY_USAGE } from "./commands/cloud";
-import { keygenCommand, KEYGEN_USAGE, signCommand, SIGN_USAGE } from "./commands/sign";
+import {
+  keygenCommand,
+  KEYGEN_USAGE,
+  signCommand,
+  SIGN_USAGE,
+  verifyCommand,
+  VERIFY_USAGE,
+} from "./commands/sign";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string }> = {
   device: { run: deviceCommand, usage: DEVICE_USAGE },
@@ -12,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => unknown; usage: string
   deploy: { run: deployCommand, usage: DEPLOY_USAGE },
   keygen: { run: keygenCommand, usage: KEYGEN_USAGE },
   sign: { run: signCommand, usage: SIGN_USAGE },
+  verify: { run: verifyCommand, usage: VERIFY_USAGE },
 };
 
 const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help for each)
@@ -20,8 +28,9 @@ const USAGE = `Usage: otaflow <command> [options]   (otaflow <command> --help fo
   image    write an ESP-IDF app image for the simulator
   cloud    run a local cloud (AWS IoT Jobs, ThingsBoard or Tencent IoT Hub) with a broker and firmware server
   deploy   create a job / assign firmware on a running local cloud
-  keygen   make an ECDSA P-256 key for signing images
-  sign     sign an image (appended signature block, or detached for AWS afr_ota)`;
+  keygen   make an ECDSA P-256 or RSA-3072 signing key, as espsecure does
+  sign     sign an image (Secure Boot V2 sector or V1 trailer, or detached for AWS afr_ota)
+  verify   check an image's signature with a public key, as the agent does`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

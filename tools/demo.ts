@@ -94,7 +94,9 @@ async function main(): Promise<number> {
   say(
     "plain mqtt:// and http:// on loopback, allowed with --insecure-plaintext (otaflow cloud --tls DIR serves TLS)",
   );
-  say(`images are signed with a release key made for this run (key id ${releaseKey.keyIdHex})`);
+  say(
+    `images are signed with a release key made for this run (key digest ${releaseKey.digestHex})`,
+  );
   say(`device: otaflow ${args.slice(1).join(" ")}`);
   const device = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   const render = humanRenderer({ tty: Boolean(process.stdout.isTTY), prefix: "device | " });

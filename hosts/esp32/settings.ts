@@ -3,7 +3,7 @@
 // a failure deep inside a connection.
 import { otaError } from "../../src/core/errors";
 import type { LogLevel } from "../../src/core/ports";
-import { publicKeyFromText } from "../../src/core/signature/encoding";
+import { trustedKey } from "../../src/core/signature/keys";
 import { isSpace, splitWords, withoutPrefix } from "../../src/core/util/chars";
 import { brokerParts } from "../../src/core/util/url-parts";
 
@@ -30,7 +30,7 @@ export interface Settings {
   /** Allows plain mqtt:// to the broker and http:// image URLs (development only; default false). */
   insecurePlaintext: boolean;
   /**
-   * The public points (hex) of the keys an image must be signed with: "publicKeys". Empty only with
+   * The keys an image must be signed with, by SBv2 digest or P-256 point: "publicKeys". Empty only with
    * "insecureUnsigned" (development only), when images are installed unsigned.
    */
   trustedKeys: string[];
@@ -81,24 +81,26 @@ export function parseBroker(url: string): Settings["broker"] {
 }
 
 /**
- * "publicKeys": hex points separated by commas or whitespace (one string, as mcconfig's key=value
- * arguments carry it), each checked here so that a mistyped key stops the boot with its reason.
+ * "publicKeys": Secure Boot V2 key digests (64 hex digits, as `otaflow keygen` and espsecure
+ * digest_sbv2_public_key print them) or P-256 points in hex, separated by commas or whitespace (one
+ * string, as mcconfig's key=value arguments carry it), each checked here so that a mistyped key
+ * stops the boot with its reason.
  */
 function publicKeys(config: Record<string, unknown>, insecureUnsigned: boolean): string[] {
   const value = text(config, "publicKeys");
   const keys = value === undefined ? [] : splitWords(value, (code) => code === 44 || isSpace(code));
   for (let i = 0; i < keys.length; i++) {
     try {
-      publicKeyFromText(keys[i]);
+      trustedKey(keys[i]);
     } catch (error) {
       const which = keys.length > 1 ? ` (key ${i + 1} of ${keys.length})` : "";
       const reason = withoutPrefix((error as Error).message, "key: ");
-      throw bad(`"publicKeys"${which} is not a P-256 public point: ${reason}`);
+      throw bad(`"publicKeys"${which} is not a key digest or P-256 point: ${reason}`);
     }
   }
   if (keys.length === 0 && !insecureUnsigned)
     throw bad(
-      `no "publicKeys": give the hex of the release signing key's public point (\`otaflow keygen\` ` +
+      `no "publicKeys": give the release signing key's Secure Boot V2 digest (\`otaflow keygen\` ` +
         `prints it) so that only images it signed are installed, or set "insecureUnsigned" to true ` +
         `to install unsigned images (development only)`,
     );

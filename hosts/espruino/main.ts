@@ -19,7 +19,7 @@ import {
   type SelfTest,
 } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
-import { publicKeyFromText } from "../../src/core/signature/encoding";
+import { trustedKey } from "../../src/core/signature/keys";
 import { withoutPrefix } from "../../src/core/util/chars";
 import type {
   Clock,
@@ -50,8 +50,9 @@ export interface Settings {
   /** Allows plain MQTT (no `broker.tls`) and http:// image URLs: development only. */
   insecurePlaintext?: boolean;
   /**
-   * The public keys an image must be signed with: the hex of each point (as `otaflow keygen` prints
-   * it), or PEM. Required, unless `insecureUnsigned`.
+   * The keys an image must be signed with: each a Secure Boot V2 key digest (hex, as `otaflow
+   * keygen` prints it), a PEM public key, or the hex of a P-256 point. Required, unless
+   * `insecureUnsigned`.
    */
   publicKeys?: string[];
   /** Installs unsigned images when there is no `publicKeys`: development only. */
@@ -145,17 +146,17 @@ function trustedKeysOf(settings: Settings): string[] {
     if (typeof keys[i] !== "string")
       throw new Error(`${SETTINGS_FILE}: "publicKeys"[${i}] must be a string`);
     try {
-      publicKeyFromText(keys[i]);
+      trustedKey(keys[i]);
     } catch (error) {
       // The parser's error, with the setting named: it says what is wrong with the key.
       const problem = error as Error;
-      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a P-256 public key: ${withoutPrefix(problem.message, "key: ")}`;
+      problem.message = `${SETTINGS_FILE}: "publicKeys"[${i}] is not a key digest or P-256 public key: ${withoutPrefix(problem.message, "key: ")}`;
       throw problem;
     }
   }
   if (keys.length === 0 && settings.insecureUnsigned !== true)
     throw new Error(
-      `${SETTINGS_FILE}: no "publicKeys": give the hex of the release signing key's public point ` +
+      `${SETTINGS_FILE}: no "publicKeys": give the release signing key's Secure Boot V2 digest ` +
         `(\`otaflow keygen\` prints it) so that only images it signed are installed, or set ` +
         `"insecureUnsigned": true to install unsigned images (development only)`,
     );

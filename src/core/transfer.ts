@@ -22,7 +22,8 @@ import type {
   NativeSignatures,
   SlotWriter,
 } from "./ports";
-import { SignatureCheck, type TrustedKey } from "./signature/check";
+import { SignatureCheck } from "./signature/check";
+import type { TrustedKey } from "./signature/keys";
 import type { ByteSource } from "./source";
 
 export interface TransferConfig {
@@ -102,7 +103,8 @@ class Checks {
     const keys = context.trustedKeys;
     if (keys && keys.length > 0)
       this.signature = new SignatureCheck(
-        context.offer,
+        context.offer.size,
+        context.offer.signature ? context.offer.signature.value : undefined,
         keys,
         hostDigests,
         context.nativeSignatures,

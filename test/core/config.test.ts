@@ -358,15 +358,15 @@ test("a configuration without a trusted key is refused, unless unsigned images a
   assert.deepEqual(agentConfigOf(config).trustedKeys, []);
 });
 
-test("a trusted key that is not a P-256 public key is refused with the reason", () => {
+test("a trusted key that is not a public key or key digest is refused with the reason", () => {
   assert.throws(
-    () => checkConfig({ ...AWS, security: { trustedKeys: [KEY, KEY.slice(0, 64)] } }),
+    () => checkConfig({ ...AWS, security: { trustedKeys: [KEY, KEY.slice(0, 66)] } }),
     (error: unknown) => {
       assert.ok(isConfigError(error));
       assert.equal(error.field, "security.trustedKeys[1]");
       assert.match(
         error.message,
-        /^security\.trustedKeys\[1\]: must be a P-256 public key \(key: /,
+        /^security\.trustedKeys\[1\]: must be a public key or key digest \(key: /,
       );
       return true;
     },

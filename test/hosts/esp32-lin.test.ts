@@ -123,7 +123,7 @@ describe("lin host: whole updates in XS, slots in files", () => {
     assert.equal(await start(b, failed), "stopped");
     assert.match(
       cloud.execution(thing, jobId)!.statusDetails.reason,
-      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+      /^signature-invalid: signature format: the image (ends with neither a Secure Boot V2 signature sector|does not end with a Secure Boot V2 signature sector)/,
     );
     assert.ok(!b.console.join("").includes("otaflow: restart"));
     assert.deepEqual(otadata(b), { boot: "ota_0", states: {} });

@@ -143,27 +143,27 @@ describe("esp32 host: whole updates in XS", () => {
     delete config.publicKeys;
     assert.match(
       await refusedConfig(config),
-      /config: no "publicKeys": give the hex of the release signing key's public point \(`otaflow keygen` prints it\) .* or set "insecureUnsigned" to true to install unsigned images \(development only\)/,
+      /config: no "publicKeys": give the release signing key's Secure Boot V2 digest \(`otaflow keygen` prints it\) .* or set "insecureUnsigned" to true to install unsigned images \(development only\)/,
     );
   });
 
-  it("does not start with a publicKeys entry that is not a P-256 point, and says why", async () => {
+  it("does not start with a publicKeys entry that is not a key digest or P-256 point, and says why", async () => {
     const config = configOf("esp32-badkey");
     const compressed = "02" + vendor.publicKeyHex.slice(2, 66);
     assert.match(
       await refusedConfig({ ...config, publicKeys: compressed }),
-      /config: "publicKeys" is not a P-256 public point: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 33 bytes \(a compressed point; give the uncompressed one\)/,
+      /config: "publicKeys" is not a key digest or P-256 point: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 33 bytes \(a compressed point; give the uncompressed one\)/,
     );
     // One hex digit of Y changed: the second key is off the curve.
     const offCurve =
       vendor.publicKeyHex.slice(0, -1) + (vendor.publicKeyHex.endsWith("0") ? "1" : "0");
     assert.match(
       await refusedConfig({ ...config, publicKeys: `${stranger.publicKeyHex},${offCurve}` }),
-      /config: "publicKeys" \(key 2 of 2\) is not a P-256 public point: the point is not on the P-256 curve/,
+      /config: "publicKeys" \(key 2 of 2\) is not a key digest or P-256 point: the point is not on the P-256 curve/,
     );
     assert.match(
       await refusedConfig({ ...config, publicKeys: vendor.publicKeyPem }),
-      /config: "publicKeys" \(key 1 of \d+\) is not a P-256 public point: expected a PEM PUBLIC KEY or CERTIFICATE, or the hex of the 65-byte point/,
+      /config: "publicKeys" \(key 1 of \d+\) is not a key digest or P-256 point: expected a PEM public key or certificate \(ECDSA P-256 or RSA-3072\), the 64 hex digits of a Secure Boot V2 key digest/,
     );
   });
 
@@ -185,12 +185,12 @@ describe("esp32 host: whole updates in XS", () => {
     const reasonOf = (jobId: string) => cloud.execution(thing, jobId)!.statusDetails.reason;
     assert.match(
       reasonOf(unsigned),
-      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+      /^signature-invalid: signature format: the image (ends with neither a Secure Boot V2 signature sector|does not end with a Secure Boot V2 signature sector)/,
     );
     assert.match(
       reasonOf(foreign),
       new RegExp(
-        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+        `^signature-invalid: signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
       ),
     );
     // The bootloader still boots the factory image, as before the update.

@@ -177,7 +177,7 @@ describe("espruino build: whole updates in a restricted realm", () => {
   it("does not start without publicKeys or insecureUnsigned, and says how to fix it", async () => {
     assert.match(
       await refusal({ ...settingsOf("espruino-nokey"), publicKeys: undefined }),
-      /^cannot start: otaflow\.json: no "publicKeys": give the hex of the release signing key's public point \(`otaflow keygen` prints it\) .* or set "insecureUnsigned": true to install unsigned images \(development only\)$/,
+      /^cannot start: otaflow\.json: no "publicKeys": give the release signing key's Secure Boot V2 digest \(`otaflow keygen` prints it\) .* or set "insecureUnsigned": true to install unsigned images \(development only\)$/,
     );
   });
 
@@ -188,11 +188,11 @@ describe("espruino build: whole updates in a restricted realm", () => {
       vendor.publicKeyHex.slice(0, -1) + (vendor.publicKeyHex.endsWith("0") ? "1" : "0");
     assert.match(
       await refusal({ ...settings, publicKeys: [stranger.publicKeyHex, offCurve] }),
-      /^cannot start: otaflow\.json: "publicKeys"\[1\] is not a P-256 public key: the point is not on the P-256 curve$/,
+      /^cannot start: otaflow\.json: "publicKeys"\[1\] is not a key digest or P-256 public key: the point is not on the P-256 curve$/,
     );
     assert.match(
       await refusal({ ...settings, publicKeys: ["04abcd"] }),
-      /^cannot start: otaflow\.json: "publicKeys"\[0\] is not a P-256 public key: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 3 bytes$/,
+      /^cannot start: otaflow\.json: "publicKeys"\[0\] is not a key digest or P-256 public key: a P-256 public key is the 65-byte uncompressed point 04 \|\| X \|\| Y, got 3 bytes$/,
     );
     assert.match(
       await refusal({ ...settings, publicKeys: vendor.publicKeyHex }),
@@ -213,12 +213,12 @@ describe("espruino build: whole updates in a restricted realm", () => {
     const reasonOf = (jobId: string) => cloud.execution(thing, jobId)!.statusDetails.reason;
     assert.match(
       reasonOf(unsigned),
-      /^signature-invalid: signature format: .*does not end with an otaflow signature block/,
+      /^signature-invalid: signature format: the image (ends with neither a Secure Boot V2 signature sector|does not end with a Secure Boot V2 signature sector)/,
     );
     assert.match(
       reasonOf(foreign),
       new RegExp(
-        `^signature-invalid: signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+        `^signature-invalid: signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
       ),
     );
     // No boot state was written: the boot file runs slot A at the next start, nothing is pending.

@@ -3,6 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import { crc32 } from "../../src/core/hash/crc32";
 import type { Offer } from "../../src/core/offer";
 import type { DeviceEvent } from "../../hosts/node/device";
 import {
@@ -58,7 +59,7 @@ function assertRefused(
 const app = (version: string, seed = 1) =>
   bench.image(`raw-${version}-${seed}.bin`, { version, size: 150_000, seed });
 
-test("an image signed with the built-in key, in an appended block, installs and boots", async () => {
+test("an image signed with the built-in key, in a Secure Boot V2 sector, installs and boots", async () => {
   const signed = bench.file("signed.bin", signAppended(app("1.1.0").bytes, vendorKey));
   const run = await update(offerOf(signed, "1.1.0"));
   assert.equal(run.cloud.reports[run.cloud.reports.length - 1].status, "succeeded");
@@ -72,7 +73,7 @@ test("attack: an unsigned image from a compromised cloud is refused (format)", a
   const raw = app("1.1.0");
   assertRefused(
     await update(offerOf(raw, "1.1.0")),
-    /signature format: .*does not end with an otaflow signature block/,
+    /signature format: the image ends with neither a Secure Boot V2 signature sector .* nor a V1 signature trailer/,
   );
 });
 
@@ -84,7 +85,7 @@ test("attack: an image signed with the attacker's own key is refused (key)", asy
   assertRefused(
     await update(offerOf(signed, "1.1.0")),
     new RegExp(
-      `signature key: the image is signed with key ${stranger.keyIdHex}; this device trusts ${vendor.keyIdHex}`,
+      `signature key: the image is signed with key ${stranger.digestHex} \\(block 0, ECDSA P-256\\); this device trusts ${vendor.digestHex}`,
     ),
   );
 });
@@ -95,18 +96,24 @@ test("attack: bytes changed after signing, with a matching MD5 in the offer, are
   const tampered = bench.file("tampered.bin", bytes);
   assertRefused(
     await update(offerOf(tampered, "1.1.0")),
-    /signature digest: the image's SHA-256 is [0-9a-f]{64} but it was signed as [0-9a-f]{64}: the image changed after it was signed/,
+    /signature digest: the image's SHA-256 is [0-9a-f]{64} but signature block 0 \(key [0-9a-f]{64}\) was made over [0-9a-f]{64}: the image changed after it was signed/,
   );
 });
 
 test("attack: a forged block that names the right key and digest is refused (signature)", async () => {
   const bytes = signAppended(app("1.1.0").bytes, vendorKey);
-  // r and s start 56 bytes into the 128-byte block.
-  bytes[bytes.length - 128 + 60] ^= 1;
+  // r starts 101 bytes into block 0; the block's CRC-32 is made right again, as a forger would.
+  const block = bytes.subarray(bytes.length - 4096, bytes.length - 4096 + 1216);
+  block[105] ^= 1;
+  new DataView(block.buffer, block.byteOffset).setUint32(
+    1196,
+    crc32(block.subarray(0, 1196)),
+    true,
+  );
   const forged = bench.file("forged.bin", bytes);
   assertRefused(
     await update(offerOf(forged, "1.1.0")),
-    /its signature does not verify: it is forged or corrupt/,
+    /block 0 names trusted key [0-9a-f]{64} and the right digest, but its ECDSA P-256 signature does not verify: it is forged or corrupt/,
   );
 });
 
@@ -125,7 +132,7 @@ test("a detached signature in the offer (AWS code signing) installs; a wrong one
       offerOf(raw, "1.1.0", { signature: { algorithm: "ecdsa-p256-sha256", value: other } }),
     ),
     new RegExp(
-      `does not verify over the image \\(SHA-256 ${raw.sha256}\\) with any trusted key \\(${vendor.keyIdHex}\\)`,
+      `does not verify over the image \\(SHA-256 ${raw.sha256}\\) with any trusted key \\(${vendor.digestHex}\\)`,
     ),
   );
   assertRefused(

@@ -39,7 +39,7 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
     };
   },
   /**
-   * Signs the last appImage in place with an appended block, by a key made here: returns the
+   * Signs the last appImage in place with a Secure Boot V2 sector, by a key made here: returns the
    * signed image's size and MD5 and the key's public point (hex), which the case then trusts.
    */
   signImage(): { size: number; md5: string; publicKey: string } {
@@ -54,6 +54,15 @@ export const HOST_OPERATIONS: Record<string, (argument: never) => unknown> = {
   /** Hex of a piece of the last appImage: small pieces, since long strings are slow to index in XS. */
   imageSlice({ offset, length }: { offset: number; length: number }): string {
     return Buffer.from(appImage.subarray(offset, offset + length)).toString("hex");
+  },
+  /** Hex of a piece of a file of test/fixtures/espsecure (the vectors espsecure made). */
+  fixture({ name, offset, length }: { name: string; offset: number; length: number }): string {
+    const bytes = fs.readFileSync(path.join(HERE, "..", "fixtures", "espsecure", name));
+    return bytes.subarray(offset, offset + length).toString("hex");
+  },
+  /** A text file of test/fixtures/espsecure (a PEM key). */
+  fixtureText(name: string): string {
+    return fs.readFileSync(path.join(HERE, "..", "fixtures", "espsecure", name), "utf8");
   },
   /** A reference digest from Node's crypto or zlib, as lower-case hex. */
   digest({ algorithm, hex }: { algorithm: string; hex: string }): string {
@@ -113,7 +122,8 @@ export function bundleCases(modules: CaseModule[]): Promise<string> {
 
 const freezeScript = build({ entryPoints: [path.join(HERE, "freeze.ts")] });
 
-export type Outcome = { ok: true; result: string } | { ok: false; error: string };
+/** A case's end; `compute`: in xsnap, the compute meter summed over the case's commands. */
+export type Outcome = { ok: true; result: string; compute?: number } | { ok: false; error: string };
 
 /** One engine with a bundle loaded. */
 export interface Engine {
@@ -174,8 +184,12 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   let worker: XSnap | undefined = await startXs(bundle, name);
+  let compute = 0;
   const send = (current: XSnap) => async (command: object) => {
-    const { reply } = await current.issueCommand(encoder.encode(JSON.stringify(command)));
+    const { reply, meterUsage } = await current.issueCommand(
+      encoder.encode(JSON.stringify(command)),
+    );
+    compute += meterUsage.compute ?? 0;
     return decoder.decode(reply);
   };
   return {
@@ -186,14 +200,17 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
     },
     async run(caseName, timeoutMs = 120_000) {
       const current = (worker ??= await startXs(bundle, name));
+      compute = 0;
       const stop = () => {
         if (worker === current) worker = undefined;
         void current.terminate().catch(() => {});
       };
-      const running = drive(send(current), caseName, timeoutMs).catch((error: unknown) => {
-        stop();
-        return { ok: false, error: `the XS worker failed: ${String(error)}` } as Outcome;
-      });
+      const running = drive(send(current), caseName, timeoutMs)
+        .then((outcome) => (outcome.ok ? { ...outcome, compute } : outcome))
+        .catch((error: unknown) => {
+          stop();
+          return { ok: false, error: `the XS worker failed: ${String(error)}` } as Outcome;
+        });
       // A case that never yields (an endless loop) cannot be interrupted: stop the worker.
       let timer: NodeJS.Timeout | undefined;
       const watchdog = new Promise<Outcome>((resolve) => {

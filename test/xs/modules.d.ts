@@ -3,6 +3,8 @@
 declare module "@agoric/xsnap" {
   interface RunResult {
     reply: Uint8Array;
+    /** compute: the xsnap compute meter of the command (null where metering is off). */
+    meterUsage: { compute: number | null };
   }
   export interface XSnap {
     evaluate(code: string): Promise<RunResult>;

@@ -1,14 +1,19 @@
 // The cost of one ECDSA P-256 verification with the portable verifier, measured inside an engine
 // (XS, and a fresh Node), and beside it in the same engine the SHA-256 of a 1 MiB image, so that
-// the check can be weighed in bytes hashed. Each case returns the median of its runs.
+// the check can be weighed in bytes hashed. Each case returns the median of its runs. The "sbv2"
+// cases (XS only: they fetch espsecure's vectors from the harness) verify block 0 of the sectors
+// espsecure wrote, RSA-3072-PSS and ECDSA P-256, `SBV2_RUNS` times or not at all, so that the
+// compute meter's difference is the cost of the verifications alone.
 
 import { Sha256 } from "../../src/core/hash/index";
+import { parseSignatureSector, verifyBlock } from "../../src/core/signature/sector";
 import { verifyP256 } from "../../src/core/signature/p256";
 import { fromHex, toHex, utf8Encode } from "../../src/core/util/bytes";
 import { VECTORS } from "../../test/xs/cases/signature";
-import type { Cases } from "../../test/xs/runtime";
+import { host, type Cases } from "../../test/xs/runtime";
 
 const VERIFY_RUNS = { xs: 15, node: 200 };
+export const SBV2_RUNS = 4;
 export const HASH_SIZE = 1024 * 1024;
 const HASH_CHUNK = 16 * 1024;
 const HASH_RUNS = 5;
@@ -59,7 +64,36 @@ function verifyCase(runs: number) {
   };
 }
 
+/** Block 0 of the sector espsecure appended to app-32k.bin, RSA-3072 or ECDSA P-256. */
+function sbv2Block(rsa: boolean) {
+  const name = rsa ? "app-32k.sbv2-rsa.bin" : "app-32k.sbv2-a.bin";
+  const sector = fromHex(host<string>("fixture", { name, offset: 32768, length: 4096 }))!;
+  return parseSignatureSector(sector)[0];
+}
+
+/** Verifies block 0 `runs` times over the digest it names (espsecure's, of the image). */
+function sbv2Case(rsa: boolean, runs: number) {
+  return () => {
+    const block = sbv2Block(rsa);
+    let valid = true;
+    for (let i = 0; i < runs; i++) valid = verifyBlock(block, block.imageDigest) && valid;
+    return String(valid);
+  };
+}
+
 export default {
+  "sbv2 setup": sbv2Case(false, 0),
+  "sbv2 rsa setup": sbv2Case(true, 0),
+  "sbv2 rsa": sbv2Case(true, SBV2_RUNS),
+  "sbv2 ecdsa": sbv2Case(false, SBV2_RUNS),
+  "sbv2 rsa timed"() {
+    const block = sbv2Block(true);
+    return timeMedian(5, () => String(verifyBlock(block, block.imageDigest)));
+  },
+  "sbv2 ecdsa timed"() {
+    const block = sbv2Block(false);
+    return timeMedian(VERIFY_RUNS.xs, () => String(verifyBlock(block, block.imageDigest)));
+  },
   "verify in xs": verifyCase(VERIFY_RUNS.xs),
   "verify in node": verifyCase(VERIFY_RUNS.node),
   "sha256 of 1 MiB"() {

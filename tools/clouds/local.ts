@@ -64,9 +64,10 @@ export interface LocalCloudOptions {
 
 export interface LocalDeployOptions {
   /**
-   * PEM of an ECDSA P-256 private key to sign the image with: an AWS afr_ota document carries the
-   * detached signature (sig-sha256-ecdsa) and the image is published unchanged; every other form
-   * and cloud publishes the image followed by its otaflow signature block.
+   * PEM of an ECDSA P-256 or RSA-3072 private key to sign the image with: an AWS afr_ota document
+   * carries the detached signature (sig-sha256-ecdsa, ECDSA only) and the image is published
+   * unchanged; every other form and cloud publishes the image with its Secure Boot V2 signature
+   * sector, as espsecure signs it.
    */
   signingKey?: string;
   /** The AWS job document's form (default "plain"). */
@@ -128,7 +129,11 @@ export async function startLocalCloud(
       md5: createHash("md5").update(bytes).digest("hex"),
       sha256: createHash("sha256").update(bytes).digest("hex"),
       signature: detached ? signDetached(image, key) : undefined,
-      signed: !key ? "" : detached ? ", detached signature" : ", signature block appended",
+      signed: !key
+        ? ""
+        : detached
+          ? ", detached signature"
+          : ", Secure Boot V2 signature sector appended",
     };
   };
 

@@ -32,9 +32,9 @@ export const DEPLOY_USAGE = `Usage: otaflow deploy --backend aws|thingsboard|ten
 Publishes FILE on the running local cloud's firmware server and offers it to the device: an AWS job,
 a ThingsBoard firmware assignment, or a Tencent update task. --wait prints the outcome once the
 device has reported it (exit 1 if the update failed).
-  --sign-key KEY.pem  signs FILE with this ECDSA P-256 key (otaflow keygen): an AWS afr_ota job
-                      carries the detached signature; every other form and cloud serves FILE
-                      followed by its signature block
+  --sign-key KEY.pem  signs FILE with this ECDSA P-256 or RSA-3072 key (otaflow keygen,
+                      espsecure): an AWS afr_ota job carries the detached signature (ECDSA);
+                      every other form and cloud serves FILE with its Secure Boot V2 sector
   --form FORM         the AWS job document: plain (default), nrf, zerynth or afr_ota
   --admin URL         the cloud's admin API (default http://127.0.0.1:8071)
 ${TARGET_USAGE}`;

@@ -2,9 +2,9 @@ import * as fs from "node:fs";
 import { ESP32, ESP32_S3, type Chip } from "../../hosts/node/bootloader";
 import { runDevice } from "../../hosts/node/device";
 import { isHostPattern } from "../../src/core/policy";
-import { publicKeyFromText } from "../../src/core/signature/encoding";
 import { deviceCloud, BACKEND_OPTIONS, BACKEND_USAGE } from "./backends";
 import { integer, parse, required, UsageError } from "./args";
+import { trustedKeyText } from "./sign";
 import { humanRenderer, jsonRenderer } from "./render";
 
 export const DEVICE_USAGE = `Usage:
@@ -24,7 +24,8 @@ overwritten, so the same command line restarts the device after a power cut (a k
                        device's certificate and key where the cloud asks for one (AWS)
   --insecure-plaintext allow plain mqtt:// to the broker and http:// image URLs (development only;
                        loopback is no exception)
-  --public-key FILE    a P-256 public key (PEM, certificate or hex, as otaflow keygen writes it) built
+  --public-key FILE    a public key (ECDSA P-256 or RSA-3072 PEM, as otaflow keygen and espsecure
+                       write it) or a Secure Boot V2 key digest (espsecure's .bin, or hex) built
                        into the firmware: only images it signed are installed; repeatable (key
                        rotation). Without it images are not signature-checked (docs/SECURITY.md)
   --allow-host PATTERN download images only from this host: fw.example.com, *.example.com (its
@@ -85,13 +86,11 @@ export async function deviceCommand(argv: string[]): Promise<void> {
 
 function trustedKeys(files: unknown): string[] {
   const keys = ((files as string[] | undefined) ?? []).map((file) => {
-    const text = fs.readFileSync(file, "utf8");
     try {
-      publicKeyFromText(text);
+      return trustedKeyText(file);
     } catch (error) {
       throw new UsageError(`--public-key ${file}: ${(error as Error).message}`);
     }
-    return text;
   });
   if (keys.length === 0)
     console.error(

@@ -11,7 +11,7 @@ import type { Offer, Report, ReportStatus } from "../offer";
 import { checkImageVersion, decide } from "../policy";
 import type { HashAlgorithm, HostPorts, ImageState, RunningImage, SlotWriter } from "../ports";
 import { CheckedRecord } from "../record";
-import { trustedKeys, type TrustedKey } from "../signature/check";
+import { trustedKeys, type TrustedKey } from "../signature/keys";
 import type { ByteSource } from "../source";
 import { transfer, type TransferConfig } from "../transfer";
 import { toHex } from "../util/bytes";
@@ -36,9 +36,10 @@ export interface AgentConfig extends TransferConfig {
   /** Hosts image URLs may name: exact, or "*.example.com" for subdomains; empty: any host. */
   allowedHosts: string[];
   /**
-   * Public keys built into the firmware (PEM public key or certificate, or the hex of the 65-byte
-   * point). With any, an image must be signed by one of them (ECDSA P-256 over SHA-256), detached
-   * in the offer or in an appended block, or it is not staged. None: images are not signature-checked.
+   * Keys built into the firmware: PEM public keys or certificates (ECDSA P-256 or RSA-3072), the
+   * hex of a Secure Boot V2 key digest, or the hex of a 65-byte P-256 point. With any, an image must
+   * be signed by one of them (a Secure Boot V2 sector, a V1 trailer or afr_ota's detached
+   * signature), or it is not staged. None: images are not signature-checked.
    */
   trustedKeys: string[];
 }

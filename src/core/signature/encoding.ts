@@ -95,7 +95,6 @@ function dotted(bytes: Uint8Array): string {
 const EC_PUBLIC_KEY = "1.2.840.10045.2.1";
 const P256 = "1.2.840.10045.3.1.7";
 const OTHER_ALGORITHMS: Record<string, string> = {
-  "1.2.840.113549.1.1.1": "an RSA key",
   "1.2.840.113549.1.1.10": "an RSA-PSS key",
   "1.3.101.112": "an Ed25519 key",
   "1.3.101.113": "an Ed448 key",
@@ -109,18 +108,47 @@ const OTHER_CURVES: Record<string, string> = {
   "1.3.132.0.33": "P-224",
 };
 
-/** The point of the SubjectPublicKeyInfo at `at`, within `end`. */
-function pointOfSpki(der: Uint8Array, at: number, end: number): Uint8Array {
+/** A public key: a P-256 point (65 bytes, 0x04 || X || Y) or an RSA modulus and exponent. */
+export type PublicKey =
+  | { point: Uint8Array; modulus?: undefined; exponent?: undefined }
+  | { point?: undefined; modulus: Uint8Array; exponent: number };
+
+const RSA_ENCRYPTION = "1.2.840.113549.1.1.1";
+
+/** An RSAPublicKey (PKCS #1: SEQUENCE of INTEGER n and e) at `at`, within `end`. */
+function rsaKeyOfDer(der: Uint8Array, at: number, end: number): PublicKey {
+  const sequence = element(der, at, end, "the RSA public key", keyError, SEQUENCE);
+  const n = element(der, sequence.start, sequence.end, "the RSA modulus", keyError, INTEGER);
+  const e = element(der, n.end, sequence.end, "the RSA exponent", keyError, INTEGER);
+  let start = n.start;
+  while (start < n.end && der[start] === 0) start++;
+  let bits = (n.end - start) * 8;
+  for (let top = 0x80; start < n.end && top > 0 && !(der[start] & top); top >>= 1) bits--;
+  if (bits !== 3072)
+    throw keyError(`an RSA-${bits} key: Secure Boot V2 signs with RSA-3072 (or ECDSA P-256)`);
+  let exponent = 0;
+  for (let i = e.start; i < e.end; i++) exponent = exponent * 256 + der[i];
+  if (exponent < 3 || exponent > 0xffffffff || exponent % 2 === 0)
+    throw keyError(`the RSA exponent ${exponent} is not an odd number of at most 32 bits`);
+  return { modulus: der.slice(start, n.end), exponent };
+}
+
+/** The key of the SubjectPublicKeyInfo at `at`, within `end`. */
+function keyOfSpki(der: Uint8Array, at: number, end: number): PublicKey {
   const spki = element(der, at, end, "the SubjectPublicKeyInfo", keyError, SEQUENCE);
   const algorithm = element(der, spki.start, spki.end, "the key's algorithm", keyError, SEQUENCE);
   const oid = element(der, algorithm.start, algorithm.end, "the algorithm's OID", keyError, OID);
   const name = dotted(der.subarray(oid.start, oid.end));
+  const bits = element(der, algorithm.end, spki.end, "the public key bits", keyError, BIT_STRING);
+  if (bits.start === bits.end || der[bits.start] !== 0)
+    throw keyError("the public key BIT STRING does not hold whole bytes");
+  if (name === RSA_ENCRYPTION) return rsaKeyOfDer(der, bits.start + 1, bits.end);
   if (name !== EC_PUBLIC_KEY) {
     const known = OTHER_ALGORITHMS[name];
     throw keyError(
       known
-        ? `${known} (${name}), not an EC P-256 key: otaflow verifies ECDSA P-256 signatures`
-        : `algorithm ${name} is not id-ecPublicKey (${EC_PUBLIC_KEY})`,
+        ? `${known} (${name}), not an EC P-256 or RSA key: Secure Boot signs with ECDSA P-256 or RSA-3072`
+        : `algorithm ${name} is not id-ecPublicKey (${EC_PUBLIC_KEY}) nor rsaEncryption`,
     );
   }
   const curve = element(der, oid.end, algorithm.end, "the EC key's curve", keyError);
@@ -135,16 +163,13 @@ function pointOfSpki(der: Uint8Array, at: number, end: number): Uint8Array {
       `the key is on curve ${known ? `${known} (${curveName})` : curveName}, not P-256 (${P256})`,
     );
   }
-  const bits = element(der, algorithm.end, spki.end, "the public key bits", keyError, BIT_STRING);
-  if (bits.start === bits.end || der[bits.start] !== 0)
-    throw keyError("the public key BIT STRING does not hold whole bytes");
   const point = der.slice(bits.start + 1, bits.end);
   checkPublicKey(point);
-  return point;
+  return { point };
 }
 
-/** The point of the subject's key in an X.509 certificate. */
-function pointOfCertificate(der: Uint8Array): Uint8Array {
+/** The subject's key in an X.509 certificate. */
+function keyOfCertificate(der: Uint8Array): PublicKey {
   const certificate = element(der, 0, der.length, "the certificate", keyError, SEQUENCE);
   const tbs = element(
     der,
@@ -161,7 +186,7 @@ function pointOfCertificate(der: Uint8Array): Uint8Array {
   const fields = ["serial number", "signature algorithm", "issuer", "validity", "subject"];
   for (let i = 0; i < fields.length; i++)
     at = element(der, at, tbs.end, `the certificate's ${fields[i]}`, keyError).end;
-  return pointOfSpki(der, at, tbs.end);
+  return keyOfSpki(der, at, tbs.end);
 }
 
 interface PemBlock {
@@ -186,15 +211,16 @@ function pemBlocks(text: string): PemBlock[] {
   return blocks;
 }
 
-function pointOfPem(blocks: PemBlock[]): Uint8Array {
+function keyOfPem(blocks: PemBlock[]): PublicKey {
   // A file may hold more than one block (a certificate chain, EC PARAMETERS before a key): the
   // first public key or certificate is the one meant.
   for (let i = 0; i < blocks.length; i++) {
     const { label, body } = blocks[i];
-    if (label !== "PUBLIC KEY" && label !== "CERTIFICATE") continue;
+    if (label !== "PUBLIC KEY" && label !== "CERTIFICATE" && label !== "RSA PUBLIC KEY") continue;
     const der = base64Decode(removeChars(body, isSpace));
     if (!der) throw keyError(`the body of PEM "${label}" is not base64`);
-    return label === "CERTIFICATE" ? pointOfCertificate(der) : pointOfSpki(der, 0, der.length);
+    if (label === "RSA PUBLIC KEY") return rsaKeyOfDer(der, 0, der.length);
+    return label === "CERTIFICATE" ? keyOfCertificate(der) : keyOfSpki(der, 0, der.length);
   }
   const labels = blocks.map((block) => `"${block.label}"`).join(", ");
   for (let i = 0; i < blocks.length; i++) {
@@ -202,19 +228,31 @@ function pointOfPem(blocks: PemBlock[]): Uint8Array {
       throw keyError(
         `this is a private key (PEM ${labels}); give the device the public key or the signer's certificate`,
       );
-    if (blocks[i].label === "RSA PUBLIC KEY")
-      throw keyError('an RSA key (PEM "RSA PUBLIC KEY"), not an EC P-256 key');
   }
   throw keyError(`PEM ${labels} is neither a PUBLIC KEY nor a CERTIFICATE`);
 }
 
 /**
- * The 65-byte point of a P-256 public key given as PEM "PUBLIC KEY" (SubjectPublicKeyInfo), PEM
- * "CERTIFICATE" (X.509, its subject's key) or the hex of the point (colons and spaces allowed).
+ * A P-256 or RSA-3072 public key given as PEM "PUBLIC KEY" (SubjectPublicKeyInfo), PEM
+ * "CERTIFICATE" (X.509, its subject's key) or PEM "RSA PUBLIC KEY" (PKCS #1); undefined for text
+ * with no PEM block.
+ */
+export function publicKeyOfPem(text: string): PublicKey | undefined {
+  const blocks = pemBlocks(text);
+  return blocks.length > 0 ? keyOfPem(blocks) : undefined;
+}
+
+/**
+ * The 65-byte point of a P-256 public key given as PEM (as publicKeyOfPem reads it) or the hex of
+ * the point (colons and spaces allowed).
  */
 export function publicKeyFromText(text: string): Uint8Array {
-  const blocks = pemBlocks(text);
-  if (blocks.length > 0) return pointOfPem(blocks);
+  const key = publicKeyOfPem(text);
+  if (key) {
+    if (!key.point)
+      throw keyError("an RSA key, not an EC P-256 key: this signature form is ECDSA P-256 only");
+    return key.point;
+  }
   const point = fromHex(removeChars(text, (code) => code === 58 || isSpace(code)));
   if (!point || point.length === 0)
     throw keyError(

@@ -3,6 +3,8 @@
 // same signatures altered, the key and signature encodings, and the streamed check.
 
 import { Sha256 } from "../../../src/core/hash/index";
+import { SignatureCheck } from "../../../src/core/signature/check";
+import { trustedKey, trustedKeys } from "../../../src/core/signature/keys";
 import {
   portableSignatureStream,
   publicKeyFromText,
@@ -10,7 +12,7 @@ import {
 } from "../../../src/core/signature/encoding";
 import { verifyP256 } from "../../../src/core/signature/p256";
 import { fromHex, toHex, utf8Encode } from "../../../src/core/util/bytes";
-import { check, checkEqual, type Cases } from "../runtime";
+import { check, checkEqual, host, type Cases } from "../runtime";
 
 export interface Vector {
   key: string;
@@ -93,7 +95,64 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A file espsecure made (test/fixtures/espsecure), fetched from the host in small pieces. */
+function fixture(name: string, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  for (let at = 0; at < size; at += 2048) {
+    const length = Math.min(2048, size - at);
+    out.set(bytes(host<string>("fixture", { name, offset: at, length })), at);
+  }
+  return out;
+}
+
+/** The check's verdict on an image streamed in 1000-byte pieces, trusting `keys`. */
+function verdictOn(image: Uint8Array, keys: string[]): string {
+  const verifier = new SignatureCheck(image.length, undefined, trustedKeys(keys));
+  for (let at = 0; at < image.length; at += 1000) verifier.update(image.subarray(at, at + 1000));
+  try {
+    const result = verifier.finish();
+    return `${result.form} block ${result.block}, ${result.scheme}, key ${result.keyDigest}`;
+  } catch (error) {
+    return messageOf(error);
+  }
+}
+
+/** espsecure's signed image, its corrupted copy, and the same under another key. */
+function espsecureCase(signed: string, publicKey: string, otherKey: string): string[] {
+  const key = host<string>("fixtureText", publicKey);
+  const other = host<string>("fixtureText", otherKey);
+  const verdicts = [
+    verdictOn(fixture(`app-32k.${signed}.bin`, 36864), [key]),
+    verdictOn(fixture(`app-32k.${signed}.corrupt-0x1000.bin`, 36864), [key]),
+    verdictOn(fixture(`app-32k.${signed}.bin`, 36864), [other]),
+  ];
+  check(verdicts[0].indexOf("Secure Boot V2 block 0, ") === 0, verdicts[0]);
+  check(verdicts[1].indexOf("signature digest: ") === 0, verdicts[1]);
+  check(verdicts[2].indexOf("signature key: the image is signed with key ") === 0, verdicts[2]);
+  return verdicts;
+}
+
 export default {
+  "espsecure's keys have espsecure's Secure Boot V2 digests"() {
+    return ["sbv2-key-a", "sbv2-key-b", "sbv2-rsa-key"].map((name) => {
+      const digest = trustedKey(host<string>("fixtureText", `${name}.pub.pem`)).digest;
+      checkEqual(
+        digest,
+        host<string>("fixture", { name: `${name}.digest.bin`, offset: 0, length: 32 }),
+        name,
+      );
+      return digest;
+    });
+  },
+
+  "espsecure's ECDSA P-256 sector verifies; corrupted or with another key it is refused"() {
+    return espsecureCase("sbv2-a", "sbv2-key-a.pub.pem", "sbv2-key-b.pub.pem");
+  },
+
+  "espsecure's RSA-3072 sector verifies; corrupted or with another key it is refused"() {
+    return espsecureCase("sbv2-rsa", "sbv2-rsa-key.pub.pem", "sbv2-key-a.pub.pem");
+  },
+
   "Node's signatures verify"() {
     return VECTORS.map((vector, i) => {
       const valid = verifyP256(

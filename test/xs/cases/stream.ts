@@ -6,7 +6,7 @@ import { Journal } from "../../../src/core/journal";
 import type { Offer } from "../../../src/core/offer";
 import type { KeyValueStore, Logger, SlotWriter } from "../../../src/core/ports";
 import type { ByteSource } from "../../../src/core/source";
-import { trustedKeys, type TrustedKey } from "../../../src/core/signature/check";
+import { trustedKeys, type TrustedKey } from "../../../src/core/signature/keys";
 import { transfer, type TransferResult } from "../../../src/core/transfer";
 import { fromHex, toHex } from "../../../src/core/util/bytes";
 import { check, checkEqual, clock, host, type Cases } from "../runtime";
@@ -224,12 +224,12 @@ export default {
     }
     checkEqual(verdicts[0], "verified", "the signing key");
     check(
-      /^signature-invalid: signature key: the image is signed with key [0-9a-f]{16}; this device trusts [0-9a-f]{16}$/.test(
+      /^signature-invalid: signature key: the image is signed with key [0-9a-f]{64} \(block 0, ECDSA P-256\); this device trusts [0-9a-f]{64}$/.test(
         verdicts[1],
       ),
       verdicts[1],
     );
-    // The key ids differ from run to run; what the engines must agree on is the verdicts' form.
-    return verdicts.map((verdict) => verdict.replace(/[0-9a-f]{16}/g, "<id>"));
+    // The key digests differ from run to run; what the engines must agree on is the verdicts' form.
+    return verdicts.map((verdict) => verdict.replace(/[0-9a-f]{64}/g, "<digest>"));
   },
 } satisfies Cases;
