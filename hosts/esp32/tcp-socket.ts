@@ -5,9 +5,14 @@
 // embedded:io/socket/tcp/tls. The legacy socket also resolves host names itself.
 //
 // A legacy socket's data can be read only inside its callback, while the MQTT client reads later
-// (from timers): every dataReceived is copied into a queue here, at once.
+// (from timers): every dataReceived is copied into a queue here, at once. A legacy socket throws
+// from write() when the peer is gone ("write failed" on Linux when the connection was refused,
+// "can't write all data" on lwIP); thrown inside its callback, that aborts the whole app (XS:
+// "unhandled exception"). Such a failure is reported through onError instead, from a timer, so
+// that the client never meets its own socket closed under it.
 import { Socket } from "socket";
 import SecureSocket from "securesocket";
+import Timer from "timer";
 
 export interface LegacyTcpOptions {
   host: string;
@@ -51,8 +56,10 @@ export class LegacyTcp {
   private readonly pending: ArrayBuffer[] = [];
   private pendingBytes = 0;
   private failed = false;
+  private readonly onError: (() => void) | undefined;
 
   constructor(options: LegacyTcpOptions) {
+    this.onError = options.onError;
     const settings = { host: options.host, port: options.port, secure: options.secure };
     this.socket = (options.secure
       ? new SecureSocket(settings)
@@ -68,11 +75,18 @@ export class LegacyTcp {
         if (options.onReadable) options.onReadable(this.available);
       } else if (message === DATA_SENT) {
         if (options.onWritable) options.onWritable(value as number);
-      } else if (message < 0 && !this.failed) {
-        this.failed = true;
-        if (options.onError) options.onError();
+      } else if (message < 0) {
+        this.fail();
       }
     };
+  }
+
+  private fail(): void {
+    if (this.failed) return;
+    this.failed = true;
+    Timer.set(() => {
+      if (this.onError) this.onError();
+    }, 0);
   }
 
   read(what?: number | Bytes): number | ArrayBuffer | undefined {
@@ -102,9 +116,15 @@ export class LegacyTcp {
     if (!(options && options.more)) {
       const parts = this.pending.splice(0, this.pending.length);
       this.pendingBytes = 0;
-      this.socket.write(...parts);
+      if (this.failed) return 0;
+      try {
+        this.socket.write(...parts);
+      } catch {
+        this.fail();
+        return 0;
+      }
     }
-    return Math.max(0, this.socket.write() - this.pendingBytes);
+    return this.failed ? 0 : Math.max(0, this.socket.write() - this.pendingBytes);
   }
 
   close(): void {
