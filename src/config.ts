@@ -98,6 +98,11 @@ export interface PolicySettings {
   chunkSize: number;
   /** ThingsBoard chunk requests in flight at once: 1-64, default 8. */
   chunkWindow: number;
+  /**
+   * Bytes of ThingsBoard chunks requested or held at once up to which the window and then the
+   * chunk size grow while the download waits on the network: 0 (off, the default) or 4096-1048576.
+   */
+  chunkBytesInFlight: number;
   /** Transient failures in a row, without a byte of progress, before a download fails: 1-1000, default 8. */
   maxAttempts: number;
   /** Retry delays, exponential with full jitter: base 1-3600000 ms (1000), max base-86400000 ms (60000). */
@@ -168,6 +173,7 @@ export interface OtaflowConfigInput {
 export const DEFAULT_POLICY: PolicySettings = {
   chunkSize: 4096,
   chunkWindow: 8,
+  chunkBytesInFlight: 0,
   maxAttempts: DEFAULT_CONFIG.maxAttempts,
   backoff: { baseMs: DEFAULT_CONFIG.backoff.baseMs, maxMs: DEFAULT_CONFIG.backoff.maxMs },
   journalIntervalBytes: DEFAULT_CONFIG.journalIntervalBytes,
@@ -407,6 +413,15 @@ function checkConnection(value: unknown, insecure: InsecureSettings): Connection
   return settings;
 }
 
+/** 0 (no adaptation) or a budget of at least one 4 KiB chunk and at most 1 MiB. */
+function bytesInFlight(value: unknown, fallback: number): number {
+  const field = "policy.chunkBytesInFlight";
+  const bytes = integerOr(field, value, 0, 1048576, fallback);
+  if (bytes !== 0 && bytes < 4096)
+    throw fail(field, "0 (off) or an integer from 4096 to 1048576", value);
+  return bytes;
+}
+
 function checkPolicy(value: unknown): PolicySettings {
   const d = DEFAULT_POLICY;
   const known = Object.keys(d);
@@ -416,6 +431,7 @@ function checkPolicy(value: unknown): PolicySettings {
   return {
     chunkSize: integerOr("policy.chunkSize", fields.chunkSize, 1, MAX_CHUNK_SIZE, d.chunkSize),
     chunkWindow: integerOr("policy.chunkWindow", fields.chunkWindow, 1, 64, d.chunkWindow),
+    chunkBytesInFlight: bytesInFlight(fields.chunkBytesInFlight, d.chunkBytesInFlight),
     maxAttempts: integerOr("policy.maxAttempts", fields.maxAttempts, 1, 1000, d.maxAttempts),
     backoff: {
       baseMs,
@@ -591,6 +607,7 @@ export function backendConfigOf(config: OtaflowConfig, running: RunningIdentity)
         kind: tb.kind,
         chunkSize: config.policy.chunkSize,
         window: config.policy.chunkWindow,
+        maxBytesInFlight: config.policy.chunkBytesInFlight,
         currentVersion: running.version,
       },
     };

@@ -5,14 +5,9 @@
 // embedded:io/socket/tcp/tls. The legacy socket also resolves host names itself.
 //
 // A legacy socket's data can be read only inside its callback, while the MQTT client reads later
-// (from timers): every dataReceived is copied into a queue here, at once. A legacy socket throws
-// from write() when the peer is gone ("write failed" on Linux when the connection was refused,
-// "can't write all data" on lwIP); thrown inside its callback, that aborts the whole app (XS:
-// "unhandled exception"). Such a failure is reported through onError instead, from a timer, so
-// that the client never meets its own socket closed under it.
+// (from timers): every dataReceived is copied into a queue here, at once.
 import { Socket } from "socket";
 import SecureSocket from "securesocket";
-import Timer from "timer";
 
 export interface LegacyTcpOptions {
   host: string;
@@ -56,37 +51,41 @@ export class LegacyTcp {
   private readonly pending: ArrayBuffer[] = [];
   private pendingBytes = 0;
   private failed = false;
-  private readonly onError: (() => void) | undefined;
 
   constructor(options: LegacyTcpOptions) {
-    this.onError = options.onError;
     const settings = { host: options.host, port: options.port, secure: options.secure };
     this.socket = (options.secure
       ? new SecureSocket(settings)
       : new Socket(settings)) as unknown as LegacyStream;
     this.socket.callback = (message, value) => {
-      if (message === CONNECT) {
-        if (options.onWritable) options.onWritable(this.socket.write());
-      } else if (message === DATA_RECEIVED) {
-        const bytes = new Uint8Array(this.socket.read(ArrayBuffer));
-        if (bytes.length === 0) return;
-        this.received.push(bytes);
-        this.available += bytes.length;
-        if (options.onReadable) options.onReadable(this.available);
-      } else if (message === DATA_SENT) {
-        if (options.onWritable) options.onWritable(value as number);
-      } else if (message < 0) {
-        this.fail();
+      try {
+        this.dispatch(options, message, value);
+      } catch {
+        // An exception that leaves a host callback stops the app. On Moddable's Linux target a
+        // refused connection is reported as CONNECT, then write() throws "write failed".
+        this.fail(options);
       }
     };
   }
 
-  private fail(): void {
+  private dispatch(options: LegacyTcpOptions, message: number, value?: number): void {
+    if (message === CONNECT) {
+      if (options.onWritable) options.onWritable(this.socket.write());
+    } else if (message === DATA_RECEIVED) {
+      const bytes = new Uint8Array(this.socket.read(ArrayBuffer));
+      if (bytes.length === 0) return;
+      this.received.push(bytes);
+      this.available += bytes.length;
+      if (options.onReadable) options.onReadable(this.available);
+    } else if (message === DATA_SENT) {
+      if (options.onWritable) options.onWritable(value as number);
+    } else if (message < 0) this.fail(options);
+  }
+
+  private fail(options: LegacyTcpOptions): void {
     if (this.failed) return;
     this.failed = true;
-    Timer.set(() => {
-      if (this.onError) this.onError();
-    }, 0);
+    if (options.onError) options.onError();
   }
 
   read(what?: number | Bytes): number | ArrayBuffer | undefined {
@@ -116,15 +115,9 @@ export class LegacyTcp {
     if (!(options && options.more)) {
       const parts = this.pending.splice(0, this.pending.length);
       this.pendingBytes = 0;
-      if (this.failed) return 0;
-      try {
-        this.socket.write(...parts);
-      } catch {
-        this.fail();
-        return 0;
-      }
+      this.socket.write(...parts);
     }
-    return this.failed ? 0 : Math.max(0, this.socket.write() - this.pendingBytes);
+    return Math.max(0, this.socket.write() - this.pendingBytes);
   }
 
   close(): void {

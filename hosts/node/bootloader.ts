@@ -1,16 +1,23 @@
-// The second-stage bootloader, as ESP-IDF builds it with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE
-// (and without anti-rollback, without a factory or test app in our layout):
+// The second-stage bootloader of ESP-IDF v6.0, built with CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE,
+// and with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK when the board is given its eFuses:
 //   bootloader_start.c        call_start_cpu0: load the partition table, select, load;
 //   bootloader_utility.c      bootloader_utility_get_selected_boot_partition and
 //                             bootloader_utility_load_boot_image (the fallback order);
-//   esp_image_format.c        image_load in ESP_IMAGE_LOAD mode (the checks on the image).
-// The image parser here is deliberately independent of the core's: on a board the bootloader is a
-// separate program, and a shared parser would hide a bug in one behind the same bug in the other.
+//   esp_image_format.c        image_load in ESP_IMAGE_LOAD mode (image-format.ts).
 import type { ImageState } from "../../src/core/ports";
-import { nodeDigests } from "./digests";
-import type { FlashFile } from "./flash";
+import { ESP32, type Chip } from "./chips";
+import type { SimEfuses } from "./efuse";
+import { flashChipProblem, type FlashFile } from "./flash";
 import {
-  otaSlots,
+  appDescription,
+  hex,
+  ImageInvalid,
+  loadImage,
+  type AppImageInfo,
+  type BootSignatureCheck,
+} from "./image-format";
+import {
+  bootloaderPartitions,
   readPartitionTable,
   TYPE_APP,
   TYPE_DATA,
@@ -20,67 +27,29 @@ import {
   activeOtadata,
   entryBlankOrCorrupt,
   entryInvalid,
+  entryValid,
   newEntry,
   OtaState,
   readOtadata,
+  selectOtadata,
   slotOfSeq,
   stateName,
   stateOfSlot,
   writeOtadataSector,
 } from "./otadata";
 
-/** The chip the simulated board carries: what the bootloader checks an image against. */
-export interface Chip {
-  name: string;
-  /** esp_chip_id_t, compared with the image header's chip_id. */
-  id: number;
-  /** major * 100 + minor, compared with min_chip_rev_full / max_chip_rev_full. */
-  revision: number;
-  /** ESP_IMAGE_MAX_FLASH_ADDR_SIZE: 16 MiB unless the chip maps flash with 32-bit addresses. */
-  maxPartitionSize: number;
-  /** SOC_IROM_LOW/HIGH and SOC_DROM_LOW/HIGH: segments there are mapped through 64 KiB pages. */
-  mapped: [number, number][];
-}
+export { ESP32, ESP32_S3, type Chip } from "./chips";
+export {
+  appDescription,
+  verifyAppImage,
+  type AppImageInfo,
+  type AppSignatureVerifier,
+  type BootSignatureCheck,
+  type Verification,
+} from "./image-format";
 
-export const ESP32: Chip = {
-  name: "esp32",
-  id: 0x0000,
-  revision: 301,
-  maxPartitionSize: 0x1000000,
-  mapped: [
-    [0x400d0000, 0x40400000],
-    [0x3f400000, 0x3f800000],
-  ],
-};
-
-/** SOC_SPI_MEM_SUPPORT_CACHE_32BIT_ADDR_MAP: slots above 16 MiB, for large-image tests. */
-export const ESP32_S3: Chip = {
-  name: "esp32s3",
-  id: 0x0009,
-  revision: 2,
-  maxPartitionSize: 0xffffffff,
-  mapped: [
-    [0x42000000, 0x44000000],
-    [0x3c000000, 0x3e000000],
-  ],
-};
-
-export interface AppImageInfo {
-  /** From esp_app_desc_t. */
-  version: string;
-  project: string;
-  secureVersion: number;
-  idfVersion: string;
-  time: string;
-  date: string;
-  /** Bytes of the image in flash: header, segments, padding, checksum and the appended hash. */
-  length: number;
-  /** The appended SHA-256 (hex), or "" when the image has none. */
-  sha256: string;
-  chipId: number;
-  entryAddress: number;
-  segments: { loadAddress: number; fileOffset: number; length: number }[];
-}
+/** The ESP-IDF release whose bootloader and esp_ota_ops this simulator follows. */
+export const MODELLED_IDF_VERSION = "v6.0.2";
 
 export interface BootResult {
   /** Label of the partition that boots: "ota_0" or "ota_1" in the simulator's layout. */
@@ -98,213 +67,14 @@ export interface BootResult {
 
 export interface BootOptions {
   chip?: Chip;
+  /** The chip's eFuses: given, the bootloader is built with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK. */
+  efuse?: SimEfuses;
+  /** Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT), with the eFuses' keys. */
+  verifySignature?: BootSignatureCheck;
 }
 
-const IMAGE_MAGIC = 0xe9;
-const MAX_SEGMENTS = 16;
-const HEADER_SIZE = 24;
-const SEGMENT_HEADER_SIZE = 8;
-const APP_DESC_SIZE = 256;
-const APP_DESC_MAGIC = 0xabcd5432;
-const CHECKSUM_INITIAL = 0xef;
-const HASH_LEN = 32;
-const MMU_PAGE = 0x10000;
-/** should_load: addresses below are padding segments, neither mapped nor loaded. */
-const NOT_LOADED_BELOW = 0x10000000;
-const READ_CHUNK = 1024 * 1024;
-/** Where image_load reads segment data, a chunk at a time (everything here is synchronous). */
-const segmentBuffer = new Uint8Array(READ_CHUNK);
 /** bootloader_utility's index of the factory app; OTA slots are 0.. */
 const FACTORY_INDEX = -1;
-
-function hex(value: number, digits = 0): string {
-  return value.toString(16).padStart(digits, "0");
-}
-
-function cString(bytes: Uint8Array): string {
-  const end = bytes.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
-}
-
-/**
- * XOR of all bytes, a word at a time as image_load does it (the length is a multiple of 4), in
- * four independent lanes that the CPU runs side by side.
- */
-function xorBytes(data: Uint8Array): number {
-  const words = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
-  const n = words.length;
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    a ^= words[i];
-    b ^= words[i + 1];
-    c ^= words[i + 2];
-    d ^= words[i + 3];
-  }
-  for (; i < n; i++) a ^= words[i];
-  const w = a ^ b ^ c ^ d;
-  return (w ^ (w >>> 8) ^ (w >>> 16) ^ (w >>> 24)) & 0xff;
-}
-
-class ImageInvalid {
-  constructor(readonly reason: string) {}
-}
-
-function fail(reason: string): never {
-  throw new ImageInvalid(reason);
-}
-
-/**
- * image_load(ESP_IMAGE_LOAD) on one partition: returns the image's description, or throws an
- * ImageInvalid whose reason is the line esp_image would log. Reads stay inside the partition (on a
- * board they may run past it, and then "doesn't fit in partition" fails the image just the same).
- */
-function loadImage(
-  flash: FlashFile,
-  part: PartitionEntry,
-  chip: Chip,
-  log: string[],
-): AppImageInfo {
-  const end = part.offset + part.size;
-  /** Reads inside the partition; into `buffer` when given, which is reused. */
-  const read = (at: number, length: number, buffer?: Uint8Array): Uint8Array => {
-    if (at + length > end)
-      fail(`read of ${length} bytes at 0x${hex(at)} runs past the partition end 0x${hex(end)}`);
-    return buffer ? flash.readInto(buffer.subarray(0, length), at) : flash.read(at, length);
-  };
-  if (part.size > chip.maxPartitionSize)
-    fail(`partition size 0x${hex(part.size)} invalid, larger than 16MB`);
-
-  const header = read(part.offset, HEADER_SIZE);
-  const hv = new DataView(header.buffer, header.byteOffset, HEADER_SIZE);
-  if (header[0] !== IMAGE_MAGIC)
-    fail(`image at 0x${hex(part.offset)} has invalid magic byte (nothing flashed here?)`);
-  const chipId = hv.getUint16(12, true);
-  if (chipId !== chip.id) fail(`mismatch chip ID, expected ${chip.id}, found ${chipId}`);
-  const minRev = hv.getUint16(15, true);
-  const maxRev = hv.getUint16(17, true);
-  const revText = (r: number) => `v${Math.floor(r / 100)}.${r % 100}`;
-  if (chip.revision < minRev)
-    fail(
-      `chip revision check failed. Required >= ${revText(minRev)}, found ${revText(chip.revision)}.`,
-    );
-  if (maxRev !== 0xffff && maxRev !== 0 && chip.revision > maxRev)
-    fail(
-      `chip revision check failed. Required <= ${revText(maxRev)}, found ${revText(chip.revision)}.`,
-    );
-  const segmentCount = header[1];
-  if (segmentCount > MAX_SEGMENTS)
-    fail(
-      `image at 0x${hex(part.offset)} segment count ${segmentCount} exceeds max ${MAX_SEGMENTS}`,
-    );
-  const hashAppended = header[23] === 1;
-  // On the hash worker, while this thread reads the segments and sums them: the SHA peripheral
-  // beside the CPU.
-  const sha = hashAppended ? nodeDigests("sha256")! : undefined;
-  sha?.update(header);
-
-  let checksum = CHECKSUM_INITIAL;
-  let at = part.offset + HEADER_SIZE;
-  let desc: Uint8Array | undefined;
-  const segments: AppImageInfo["segments"] = [];
-  for (let i = 0; i < segmentCount; i++) {
-    const sh = read(at, SEGMENT_HEADER_SIZE);
-    sha?.update(sh);
-    const sv = new DataView(sh.buffer, sh.byteOffset, SEGMENT_HEADER_SIZE);
-    const loadAddress = sv.getUint32(0, true);
-    const length = sv.getUint32(4, true);
-    const dataAt = at + SEGMENT_HEADER_SIZE;
-    if (length % 4 !== 0 || length >= chip.maxPartitionSize)
-      fail(`invalid segment length 0x${hex(length)}`);
-    if (i === 0 && length < APP_DESC_SIZE)
-      fail(`Segment ${i}: length 0x${hex(length)} is too short for app description`);
-    const mapped = chip.mapped.some(([low, high]) => loadAddress >= low && loadAddress < high);
-    if (mapped && (dataAt - part.offset) % MMU_PAGE !== loadAddress % MMU_PAGE)
-      fail(
-        `Segment ${i} load address 0x${hex(loadAddress, 8)}, doesn't match data 0x${hex(dataAt - part.offset, 8)}`,
-      );
-    if (dataAt + length > end)
-      fail(`Segment ${i} of 0x${hex(length)} bytes at 0x${hex(dataAt)} runs past the partition`);
-    const use = mapped ? " map" : loadAddress < NOT_LOADED_BELOW ? "" : " load";
-    log.push(
-      `I esp_image: segment ${i}: paddr=${hex(dataAt, 8)} vaddr=${hex(loadAddress, 8)} size=${hex(length, 5)}h (${String(length).padStart(6)})${use}`,
-    );
-    for (let done = 0; done < length; done += READ_CHUNK) {
-      const chunk = read(dataAt + done, Math.min(READ_CHUNK, length - done), segmentBuffer);
-      if (i === 0 && done === 0) desc = chunk.slice(0, APP_DESC_SIZE);
-      sha?.update(chunk);
-      checksum ^= xorBytes(chunk);
-    }
-    segments.push({ loadAddress, fileOffset: dataAt - part.offset, length });
-    at = dataAt + length;
-  }
-  // The descriptor magic is checked by ESP-IDF on chips with a configurable MMU page size; the
-  // simulated firmware cannot run without its descriptor, so the simulator checks it always.
-  if (!desc) fail("Failed to fetch app description header! (no segments)");
-  const dv = new DataView(desc.buffer, desc.byteOffset, APP_DESC_SIZE);
-  if (dv.getUint32(0, true) !== APP_DESC_MAGIC) fail("Failed to fetch app description header!");
-
-  const unpadded = at - part.offset;
-  const padded = (unpadded + 1 + 15) & ~15;
-  const tail = read(at, padded - unpadded);
-  const stored = tail[tail.length - 1];
-  if (stored !== checksum)
-    fail(`Checksum failed. Calculated 0x${hex(checksum)} read 0x${hex(stored)}`);
-  sha?.update(tail);
-  const length = padded + (hashAppended ? HASH_LEN : 0);
-  if (length > part.size)
-    fail(`Image length ${length} doesn't fit in partition length ${part.size}`);
-  let sha256 = "";
-  if (sha) {
-    const appended = read(part.offset + padded, HASH_LEN);
-    const computed = sha.digest();
-    if (!computed.every((b, k) => b === appended[k])) fail("Image hash failed - image is corrupt");
-    sha256 = Buffer.from(appended).toString("hex");
-  }
-  return {
-    version: cString(desc.subarray(16, 48)),
-    project: cString(desc.subarray(48, 80)),
-    secureVersion: dv.getUint32(4, true),
-    time: cString(desc.subarray(80, 96)),
-    date: cString(desc.subarray(96, 112)),
-    idfVersion: cString(desc.subarray(112, 144)),
-    length,
-    sha256,
-    chipId,
-    entryAddress: hv.getUint32(4, true),
-    segments,
-  };
-}
-
-export type Verification = { ok: true; image: AppImageInfo } | { ok: false; reason: string };
-
-/**
- * esp_image_verify on a partition: the image's description, or an error with esp_image's reason.
- * The app side runs the same checks in esp_ota_end and again in esp_ota_set_boot_partition; the
- * second may take the first's verdict when no erase or write has touched the partition since
- * (the flash tracks that), because then the bytes it would read are the same.
- */
-export function verifyAppImage(
-  flash: FlashFile,
-  part: PartitionEntry,
-  chip: Chip = ESP32,
-): Verification {
-  const key = `esp_image_verify ${chip.name}`;
-  const known = flash.recall(key, part.offset, part.size) as Verification | undefined;
-  if (known) return known;
-  let verdict: Verification;
-  try {
-    verdict = { ok: true, image: loadImage(flash, part, chip, []) };
-  } catch (error) {
-    if (!(error instanceof ImageInvalid)) throw error;
-    verdict = { ok: false, reason: error.reason };
-  }
-  flash.remember(key, part.offset, part.size, verdict);
-  return verdict;
-}
 
 export interface NoBootableImageError extends Error {
   code: "no-bootable-image";
@@ -336,10 +106,20 @@ function usage(p: PartitionEntry): string {
   return "unknown";
 }
 
+/** The chip record of the flash file (its bootloader's header) refuses a board of another chip. */
+export function wrongChipError(message: string): Error {
+  const error = new Error(message) as Error & { code: string };
+  error.code = "wrong-chip";
+  return error;
+}
+
 /** One power-on: selects and validates the app to run, writing otadata as ESP-IDF does. */
 export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
   const chip = options.chip ?? ESP32;
-  const log: string[] = [];
+  const efuse = options.efuse;
+  const log: string[] = [`I boot: ESP-IDF ${MODELLED_IDF_VERSION} 2nd stage bootloader`];
+  const wrongChip = flashChipProblem(flash, chip);
+  if (wrongChip) throw wrongChipError(wrongChip);
   let table: PartitionEntry[];
   try {
     table = readPartitionTable(flash);
@@ -358,11 +138,28 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
   );
   log.push("I boot: End of partition table");
 
-  const slots = otaSlots(table);
-  const appCount = slots.filter((p) => p !== undefined).length;
-  const factory = table.find((p) => p.type === TYPE_APP && p.subtype === 0x00);
-  const otadata = table.find((p) => p.type === TYPE_DATA && p.subtype === 0x00);
-  const partitionAt = (index: number) => (index === FACTORY_INDEX ? factory : slots[index]);
+  const bs = bootloaderPartitions(table);
+  const { factory, appCount } = bs;
+  const otadata = bs.otaInfo;
+  // index_to_partition: OTA indexes at or past app_count give no partition.
+  const partitionAt = (index: number) =>
+    index === FACTORY_INDEX ? factory : index < appCount ? bs.ota[index] : undefined;
+  /** check_anti_rollback: without anti-rollback every app passes. */
+  const secureVersionOk = (part: PartitionEntry | undefined): boolean => {
+    if (!efuse) return true;
+    const desc = part && appDescription(flash, part);
+    return desc !== undefined && efuse.checkSecureVersion(desc.secureVersion);
+  };
+  /** update_anti_rollback: burns the eFuse up to the app's secure_version. */
+  const raiseSecureVersion = (part: PartitionEntry | undefined): void => {
+    const desc = part && appDescription(flash, part);
+    if (efuse && desc) efuse.updateSecureVersion(desc.secureVersion);
+  };
+  if (efuse)
+    log.push(
+      "I boot: Enabled a check secure version of app for anti rollback",
+      `I boot: Secure version (from eFuse) = ${efuse.readSecureVersion()}`,
+    );
 
   // bootloader_utility_get_selected_boot_partition
   let start = FACTORY_INDEX;
@@ -381,16 +178,35 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
         two[i].state = OtaState.ABORTED;
         writeOtadataSector(flash, otadata, i, two[i]);
       }
-    if ((entryInvalid(two[0]) && entryInvalid(two[1])) || appCount === 0) {
-      if (factory) {
-        log.push("I boot: Defaulting to factory image");
-      } else {
-        log.push("I boot: No factory image, trying OTA 0");
-        start = 0;
-        initialContents = entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]);
+    let selecting: boolean;
+    if (!efuse) {
+      selecting = !((entryInvalid(two[0]) && entryInvalid(two[1])) || appCount === 0);
+      if (!selecting) {
+        if (factory) {
+          log.push("I boot: Defaulting to factory image");
+        } else {
+          log.push("I boot: No factory image, trying OTA 0");
+          start = 0;
+          initialContents = entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]);
+        }
       }
     } else {
-      const active = activeOtadata(two);
+      // With anti-rollback there is no factory app: a blank otadata boots from index -1 onwards.
+      selecting = !(entryBlankOrCorrupt(two[0]) && entryBlankOrCorrupt(two[1]));
+      if (!selecting) {
+        log.push("I boot: otadata[0..1] in initial state");
+        initialContents = true;
+      }
+    }
+    if (selecting) {
+      // get_active_otadata_with_check_anti_rollback: an entry whose app is below the eFuse is
+      // not a candidate.
+      const candidates: [boolean, boolean] = [0, 1].map(
+        (i) =>
+          entryValid(two[i]) &&
+          (!efuse || secureVersionOk(partitionAt(slotOfSeq(two[i].seq, appCount)))),
+      ) as [boolean, boolean];
+      const active = efuse ? selectOtadata(two, candidates, true) : activeOtadata(two);
       if (active !== -1) {
         start = slotOfSeq(two[active].seq, appCount);
         log.push(
@@ -402,6 +218,7 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
           two[active].state = OtaState.PENDING_VERIFY;
           writeOtadataSector(flash, otadata, active, two[active]);
         }
+        if (two[active].state === OtaState.VALID) raiseSecureVersion(partitionAt(start));
       } else if (factory) {
         log.push("E boot: ota data partition invalid, falling back to factory");
       } else {
@@ -421,12 +238,22 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
     log.push(
       `D boot: Trying partition index ${index} offs 0x${hex(part.offset)} size 0x${hex(part.size)}`,
     );
-    let image: AppImageInfo;
-    try {
-      image = loadImage(flash, part, chip, log);
-    } catch (error) {
-      if (!(error instanceof ImageInvalid)) throw error;
-      log.push(`E esp_image: ${error.reason}`);
+    let image: AppImageInfo | undefined;
+    if (secureVersionOk(part)) {
+      try {
+        image = loadImage(flash, part, chip, log, {
+          load: true,
+          efuse,
+          verifySignature: options.verifySignature,
+        });
+      } catch (error) {
+        if (!(error instanceof ImageInvalid)) throw error;
+        log.push(`E esp_image: ${error.reason}`);
+      }
+    } else {
+      log.push(`E boot: the app's secure_version is below the eFuse's (anti-rollback)`);
+    }
+    if (!image) {
       log.push(
         index === FACTORY_INDEX
           ? "E boot: Factory app partition is not bootable"
@@ -439,6 +266,7 @@ export function boot(flash: FlashFile, options: BootOptions = {}): BootResult {
     if (index > FACTORY_INDEX && initialContents && otadata) {
       writeOtadataSector(flash, otadata, 0, newEntry(index + 1, OtaState.VALID));
       log.push(`I boot: Set actual ota_seq=${index + 1} in otadata[0]`);
+      raiseSecureVersion(part);
     }
     const state =
       index === FACTORY_INDEX || !otadata

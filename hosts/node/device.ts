@@ -11,9 +11,11 @@ import {
 import type { Backend } from "../../src/core/backend";
 import { otaError } from "../../src/core/errors";
 import type { Clock, HostPorts, HttpClient, Logger, MqttClient } from "../../src/core/ports";
-import { readSimBehaviour, type SelfTestBehaviour } from "../../tools/image/build";
+import { readSimBehaviour, type SelfTestBehaviour } from "./sim-firmware";
 import { FlashBootControl } from "./boot-control";
 import { boot, ESP32, type BootResult, type Chip } from "./bootloader";
+import { SimEfuses } from "./efuse";
+import { verifySecureBootV2 } from "./secure-boot";
 import { nodeClock } from "./clock";
 import { FlashFile } from "./flash";
 import { nodeDigests } from "./digests";
@@ -69,6 +71,17 @@ export interface DeviceOptions {
    * with 32-bit addresses, for larger slots on a larger flash.
    */
   chip?: Chip;
+  /**
+   * The bootloader and app are built with CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK (default true): the
+   * chip's secure_version eFuse rises when an image is marked valid, and no image below it boots.
+   */
+  antiRollback?: boolean;
+  /**
+   * Signed-app checks at boot (CONFIG_SECURE_SIGNED_ON_BOOT): the SBv2 digests (hex) of the
+   * trusted keys, burnt into the eFuses of a new board; no app without a valid signature sector by
+   * one of them boots.
+   */
+  secureBootKeyDigests?: string[];
   cloud: DeviceCloud;
   agent?: Partial<AgentConfig>;
   /** How long a hung image runs before the simulated task watchdog resets the board. */
@@ -86,7 +99,14 @@ function openFlash(options: DeviceOptions): FlashFile {
     throw new Error(`${options.flashPath} does not exist: give --factory IMAGE to provision it`);
   }
   const factoryImage = new Uint8Array(fs.readFileSync(options.factoryImagePath));
-  return FlashFile.create(options.flashPath, { size: options.flashSize, factoryImage });
+  // A new flash file is a new board: its chip's eFuses are blank, then the keys are burnt.
+  const efuse = SimEfuses.blank(options.flashPath, (options.chip ?? ESP32).secureVersionBits);
+  if (options.secureBootKeyDigests) efuse.burnKeyDigests(options.secureBootKeyDigests);
+  return FlashFile.create(options.flashPath, {
+    size: options.flashSize,
+    factoryImage,
+    chip: options.chip,
+  });
 }
 
 /** The firmware's self-test, as the running image's simulator record says it behaves. */
@@ -178,7 +198,18 @@ async function runOneBoot(
 ): Promise<void> {
   const emit = options.onEvent;
   const chip = options.chip ?? ESP32;
-  const booted: BootResult = boot(flash, { chip });
+  const efuse =
+    options.antiRollback !== false || options.secureBootKeyDigests
+      ? SimEfuses.open(options.flashPath, chip.secureVersionBits)
+      : undefined;
+  const antiRollback = options.antiRollback !== false ? efuse : undefined;
+  const booted: BootResult = boot(flash, {
+    chip,
+    efuse: antiRollback,
+    verifySignature: options.secureBootKeyDigests
+      ? (image, signedLength) => verifySecureBootV2(image, signedLength, efuse!.keyDigests())
+      : undefined,
+  });
   const image = flash.read(booted.offset, booted.image.length);
   const behaviour = readSimBehaviour(image);
   emit({
@@ -205,6 +236,7 @@ async function runOneBoot(
     slot: new FlashSlotWriter(flash, booted, { chip }),
     boot: new FlashBootControl(flash, booted, {
       chip,
+      efuse: antiRollback,
       reboot: () => reset("reboot requested by the firmware"),
     }),
     http,
@@ -239,7 +271,8 @@ async function runOneBoot(
   const agent = new Agent({
     ports,
     backend,
-    config: options.agent,
+    // The firmware knows its chip: an image for another is refused as its header arrives.
+    config: { chipId: chip.id, ...options.agent },
     selfTest: simulatedSelfTest(behaviour, reset, options.watchdogMs ?? 5000),
     onNotice: emit,
   });

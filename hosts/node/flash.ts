@@ -8,6 +8,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { otaError } from "../../src/core/errors";
+import { CHIPS, chipWithId, ESP32, type Chip } from "./chips";
 import { defaultLayout, encodePartitionTable, PARTITION_TABLE_OFFSET } from "./partitions";
 
 export const SECTOR_SIZE = 0x1000;
@@ -82,6 +83,53 @@ export interface FlashCreateOptions {
   size?: number;
   /** An app image placed in ota_0, as a factory programmer leaves a board (otadata stays erased). */
   factoryImage?: Uint8Array;
+  /** The chip the flash is made for (default ESP32): recorded in its bootloader's image header. */
+  chip?: Chip;
+}
+
+const IMAGE_MAGIC = 0xe9;
+const HEADER_CHIP_ID = 12;
+
+/**
+ * The header of the second-stage bootloader image, where the ROM reads it: this is how a flash
+ * says which chip it was made for (esptool writes the chip id into it). The simulator does not run
+ * the bootloader's code, so the image is its header alone.
+ */
+function bootloaderHeader(chip: Chip): Uint8Array {
+  const header = new Uint8Array(24);
+  header[0] = IMAGE_MAGIC;
+  header[2] = 2; // DIO
+  header[3] = 0x20;
+  header[8] = 0xee; // no WP pin
+  new DataView(header.buffer).setUint16(HEADER_CHIP_ID, chip.id, true);
+  return header;
+}
+
+/** The chip this flash records, undefined for a flash file made before flash files recorded it. */
+export function flashChip(flash: {
+  read(offset: number, length: number): Uint8Array;
+}): Chip | { id: number } | undefined {
+  const offsets = [...new Set(CHIPS.map((chip) => chip.bootloaderOffset))];
+  for (const offset of offsets) {
+    const header = flash.read(offset, 24);
+    if (header[0] !== IMAGE_MAGIC) continue;
+    const id = header[HEADER_CHIP_ID] | (header[HEADER_CHIP_ID + 1] << 8);
+    const chip = chipWithId(id);
+    if (chip && chip.bootloaderOffset === offset) return chip;
+    if (!chip) return { id };
+  }
+  return undefined;
+}
+
+/** Why this flash cannot boot on `chip` (it was made for another), or undefined. */
+export function flashChipProblem(
+  flash: { readonly path?: string; read(offset: number, length: number): Uint8Array },
+  chip: Chip,
+): string | undefined {
+  const made = flashChip(flash);
+  if (made === undefined || made.id === chip.id) return undefined;
+  const name = "name" in made ? made.name : `chip id ${made.id}`;
+  return `${flash.path ?? "this flash"} was made for ${name}, not ${chip.name}: its bootloader's image header says chip id ${made.id}, and the ${chip.name} ROM would not start it (give --chip ${name}, or make a new flash file)`;
 }
 
 const POWER_CUT = "power cut";
@@ -201,6 +249,8 @@ export class FlashFile {
     try {
       for (let at = 0; at < size; at += CHUNK) fs.writeSync(fd, erased(), 0, CHUNK, at);
       const layout = defaultLayout(size);
+      const chip = options.chip ?? ESP32;
+      fs.writeSync(fd, bootloaderHeader(chip), 0, undefined, chip.bootloaderOffset);
       fs.writeSync(fd, encodePartitionTable(layout), 0, undefined, PARTITION_TABLE_OFFSET);
       if (options.factoryImage) {
         const ota0 = layout.find((p) => p.label === "ota_0");

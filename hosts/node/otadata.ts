@@ -188,21 +188,45 @@ export function setBootSlot(
 /**
  * esp_ota_current_ota_is_workable: rewrites the state of the active entry in place (VALID, or
  * INVALID). Note that it is the active entry, whichever slot is actually running. The rollback-
- * possible check of the INVALID case needs the images and is the caller's.
+ * possible check of the INVALID case needs the images and is the caller's. Returns whether it
+ * wrote (marking an entry VALID that already is writes nothing, and burns no eFuse).
  */
 export function markActive(
   flash: FlashFile,
   partition: PartitionEntry,
   valid: boolean,
   appCount: number,
-): void {
+): boolean {
   const two = readOtadata(flash, partition);
   const active = activeOtadata(two);
   if (active === -1 || appCount === 0)
     throw otaError("flash", "Running firmware is factory: otadata has no active entry");
-  if (valid && two[active].state === OtaState.VALID) return;
+  if (valid && two[active].state === OtaState.VALID) return false;
   two[active].state = valid ? OtaState.VALID : OtaState.INVALID;
   rewriteOtaSeq(flash, partition, two, two[active].seq, active);
+  return true;
+}
+
+/**
+ * esp_ota_invalidate_inactive_ota_data_slot, which esp_ota_begin calls (v5.5.1 and later, v6.0):
+ * erases the otadata sector that is not active when it is valid and selects a slot other than
+ * the running one, so that a rollback can never select an image that was never activated.
+ * Returns whether it erased (ESP_OK) or left otadata alone (ESP_FAIL, which esp_ota_begin ignores).
+ */
+export function invalidateInactiveOtadata(
+  flash: FlashFile,
+  partition: PartitionEntry,
+  appCount: number,
+  runningSlot: number,
+): boolean {
+  const two = readOtadata(flash, partition);
+  const active = activeOtadata(two);
+  if (active === -1 || appCount === 0) return false;
+  const inactive = active === 0 ? 1 : 0;
+  if (entryBlankOrCorrupt(two[inactive])) return false;
+  if (slotOfSeq(two[inactive].seq, appCount) === runningSlot) return false;
+  flash.erase(partition.offset + inactive * SECTOR_SIZE, SECTOR_SIZE);
+  return true;
 }
 
 /**

@@ -16,6 +16,7 @@ const MD5_OFFSET = 16;
 
 export const TYPE_APP = 0x00;
 export const TYPE_DATA = 0x01;
+export const SUBTYPE_FACTORY = 0x00;
 export const SUBTYPE_OTA_0 = 0x10;
 export const SUBTYPE_DATA_OTA = 0x00;
 export const SUBTYPE_DATA_PHY = 0x01;
@@ -195,17 +196,57 @@ export function findPartition(table: PartitionEntry[], label: string): Partition
   return found;
 }
 
-/** OTA app partitions by slot number (subtype 0x10 + n), as the bootloader indexes them. */
+/**
+ * The app's view (esp_partition_find_first, esp_ota_get_app_partition_count): OTA app partitions
+ * by slot number, the first entry of each subtype, counted from ota_0 up to the first missing one.
+ */
 export function otaSlots(table: PartitionEntry[]): PartitionEntry[] {
   const slots: PartitionEntry[] = [];
-  for (const p of table)
-    if (p.type === TYPE_APP && (p.subtype & 0xf0) === SUBTYPE_OTA_0) slots[p.subtype & 0x0f] = p;
+  for (let n = 0; n < 16; n++) {
+    const found = table.find((p) => p.type === TYPE_APP && p.subtype === SUBTYPE_OTA_0 + n);
+    if (!found) break;
+    slots.push(found);
+  }
   return slots;
 }
 
-/** The otadata partition (data/ota). */
+/** The otadata partition (data/ota) as the app finds it: the first one (esp_partition_find_first). */
 export function otadataPartition(table: PartitionEntry[]): PartitionEntry {
   const found = table.find((p) => p.type === TYPE_DATA && p.subtype === SUBTYPE_DATA_OTA);
   if (!found) throw otaError("flash", "the partition table has no otadata partition");
   return found;
+}
+
+/** The factory app as the app finds it (esp_partition_find_first), if any. */
+export function factoryPartition(table: PartitionEntry[]): PartitionEntry | undefined {
+  return table.find((p) => p.type === TYPE_APP && p.subtype === SUBTYPE_FACTORY);
+}
+
+/** bootloader_state_t as bootloader_utility_load_partition_table fills it. */
+export interface BootloaderPartitions {
+  factory?: PartitionEntry;
+  /** By subtype & 0x0F; only indexes below appCount are used (index_to_partition). */
+  ota: (PartitionEntry | undefined)[];
+  /** One per OTA app entry, duplicates and gaps included. */
+  appCount: number;
+  otaInfo?: PartitionEntry;
+}
+
+/**
+ * The bootloader's view: one pass over the entries in table order, each one overwriting the
+ * field it fills, so the last factory, otadata or ota_N entry wins; app_count counts every OTA
+ * app entry.
+ */
+export function bootloaderPartitions(table: PartitionEntry[]): BootloaderPartitions {
+  const state: BootloaderPartitions = { ota: [], appCount: 0 };
+  for (const p of table) {
+    if (p.type === TYPE_APP) {
+      if (p.subtype === SUBTYPE_FACTORY) state.factory = p;
+      else if ((p.subtype & 0xf0) === SUBTYPE_OTA_0) {
+        state.ota[p.subtype & 0x0f] = p;
+        state.appCount++;
+      }
+    } else if (p.type === TYPE_DATA && p.subtype === SUBTYPE_DATA_OTA) state.otaInfo = p;
+  }
+  return state;
 }

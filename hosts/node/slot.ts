@@ -6,7 +6,7 @@ import { otaError } from "../../src/core/errors";
 import type { SlotWriter } from "../../src/core/ports";
 import { ESP32, verifyAppImage, type BootResult, type Chip } from "./bootloader";
 import { SECTOR_SIZE, type FlashFile } from "./flash";
-import { OtaState, readOtadata, stateOfSlot } from "./otadata";
+import { invalidateInactiveOtadata, OtaState, readOtadata, stateOfSlot } from "./otadata";
 import { otadataPartition, otaSlots, readPartitionTable, type PartitionEntry } from "./partitions";
 
 const IMAGE_MAGIC = 0xe9;
@@ -72,6 +72,7 @@ export class FlashSlotWriter implements SlotWriter {
         "flash",
         "Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY): mark it valid before an update",
       );
+    invalidateInactiveOtadata(this.flash, this.otadata, this.appCount, this.booted.slotIndex);
     this.writing = true;
     this.position = offset;
     this.erasedTo = offset;

@@ -26,6 +26,8 @@ export interface Offer {
   hashes: Partial<Record<HashAlgorithm, string>>;
   /** A detached signature over the image, kept for verification. */
   signature?: { algorithm: "ecdsa-p256-sha256"; value: string; certificate?: string };
+  /** The image's secure_version, when the cloud says: refused before download below the eFuse's. */
+  secureVersion?: number;
   /** The offer is a deliberate rollback: policy may allow a lower version. */
   rollback?: boolean;
   /**

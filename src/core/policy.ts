@@ -48,6 +48,7 @@ export function decide(
   running: RunningImage,
   slot: SlotWriter,
   config: PolicyConfig,
+  efuseSecureVersion?: number,
 ): Decision {
   if (typeof offer.version !== "string" || offer.version.length > 31) {
     // The app descriptor's version field holds 31 characters and a NUL.
@@ -67,6 +68,20 @@ export function decide(
       "offer-too-large",
       `image of ${offer.size} bytes does not fit ${slot.name} (${slot.size} bytes)`,
     );
+  }
+  const secureVersion = offer.secureVersion;
+  if (secureVersion !== undefined) {
+    if (typeof secureVersion !== "number" || !(secureVersion >= 0) || secureVersion % 1 !== 0)
+      return refuse(
+        "offer-malformed",
+        `the offer's secure_version must be a whole number, not ${secureVersion}`,
+      );
+    const floor = Math.max(running.secureVersion, efuseSecureVersion || 0);
+    if (secureVersion < floor)
+      return refuse(
+        "offer-downgrade",
+        `secure_version ${secureVersion} is below the device's ${floor} (anti-rollback eFuse ${efuseSecureVersion === undefined ? "absent" : efuseSecureVersion}): the bootloader would never boot it`,
+      );
   }
   if (offer.source.kind === "http") {
     const origin = urlOrigin(offer.source.url);

@@ -60,6 +60,11 @@ export interface BootControl {
   markInvalidAndReboot(): Promise<void>;
   /** esp_restart. */
   reboot(): Promise<void>;
+  /**
+   * esp_efuse_read_secure_version, on a host whose bootloader checks it
+   * (CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK): an image below it never boots. Absent or undefined: none.
+   */
+  efuseSecureVersion?(): Promise<number | undefined>;
 }
 
 /** A streamed HTTP GET. Header names are lower case. */

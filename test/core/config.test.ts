@@ -105,7 +105,7 @@ test("each backend gets its own configuration", () => {
   const tb = checkConfig({
     backend: { thingsboard: { accessToken: "A1_token" } },
     connection: { broker: "mqtt://127.0.0.1:1883" },
-    policy: { chunkSize: 16384, chunkWindow: 2 },
+    policy: { chunkSize: 16384, chunkWindow: 2, chunkBytesInFlight: 262144 },
     security: AWS.security,
     insecure: { allowPlaintext: true },
   });
@@ -117,6 +117,7 @@ test("each backend gets its own configuration", () => {
       kind: "firmware",
       chunkSize: 16384,
       window: 2,
+      maxBytesInFlight: 262144,
       currentVersion: "1.0.0",
     },
   });
@@ -204,7 +205,7 @@ const BAD: [string, unknown, string, string][] = [
     "misspelt policy field",
     { ...AWS, policy: { chunkSzie: 1024 } },
     "policy.chunkSzie",
-    "policy.chunkSzie: must be absent (the known fields are chunkSize, chunkWindow, maxAttempts, backoff, journalIntervalBytes, selfTestTimeoutMs, allowDowngrade, autoReboot, allowedHosts), got 1024",
+    "policy.chunkSzie: must be absent (the known fields are chunkSize, chunkWindow, chunkBytesInFlight, maxAttempts, backoff, journalIntervalBytes, selfTestTimeoutMs, allowDowngrade, autoReboot, allowedHosts), got 1024",
   ],
   [
     "chunk larger than the server takes",
@@ -217,6 +218,18 @@ const BAD: [string, unknown, string, string][] = [
     { ...AWS, policy: { chunkWindow: 1.5 } },
     "policy.chunkWindow",
     "policy.chunkWindow: must be an integer from 1 to 64, got 1.5",
+  ],
+  [
+    "a chunk budget smaller than a chunk",
+    { ...AWS, policy: { chunkBytesInFlight: 1024 } },
+    "policy.chunkBytesInFlight",
+    "policy.chunkBytesInFlight: must be 0 (off) or an integer from 4096 to 1048576, got 1024",
+  ],
+  [
+    "a chunk budget above 1 MiB",
+    { ...AWS, policy: { chunkBytesInFlight: 2097152 } },
+    "policy.chunkBytesInFlight",
+    "policy.chunkBytesInFlight: must be an integer from 0 to 1048576, got 2097152",
   ],
   [
     "retries as a string",

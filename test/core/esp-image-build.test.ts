@@ -69,13 +69,12 @@ describe("image tool", () => {
       version: "9.9.9",
       project: "thermostat",
       secureVersion: 7,
-      chipId: 5,
       size: 4096,
     });
     const view = new DataView(image.buffer);
     assert.equal(cString(image, 80, 32), "thermostat");
     assert.equal(view.getUint32(36, true), 7);
-    assert.equal(view.getUint16(12, true), 5);
+    assert.equal(view.getUint16(12, true), 0);
     espIdfVerify(image);
   });
 
@@ -110,5 +109,38 @@ describe("image tool", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("image tool: chips and the ESP-IDF version", () => {
+  it("makes an image for the chip it is given: its chip id, and segments in its memory map", () => {
+    const s3 = buildAppImage({ version: "1.0.0", chip: "esp32s3", size: 4096 });
+    const view = new DataView(s3.buffer);
+    assert.equal(view.getUint16(12, true), 9);
+    const addresses: number[] = [];
+    for (let i = 0, at = 24; i < s3[1]; i++) {
+      addresses.push(view.getUint32(at, true));
+      at += 8 + view.getUint32(at + 4, true);
+    }
+    // DROM 0x3C000000.., DRAM 0x3FC88000.., IRAM 0x40370000.., IROM 0x42000000.. (soc.h).
+    const s3Windows = [
+      [0x3c000000, 0x3e000000],
+      [0x3fc88000, 0x3fd00000],
+      [0x40370000, 0x403e0000],
+      [0x42000000, 0x44000000],
+    ];
+    for (const a of addresses)
+      assert.ok(
+        a === 0 || s3Windows.some(([low, high]) => a >= low && a < high),
+        `0x${a.toString(16)} is not an ESP32-S3 address`,
+      );
+    assert.equal(addresses.filter((a) => a !== 0).length, 4);
+    assert.throws(() => buildAppImage({ version: "1", chip: "esp8266" }), /unknown chip "esp8266"/);
+  });
+
+  it("says which ESP-IDF it was made for: the simulator's v6.0 by default, or the one given", () => {
+    assert.equal(cString(buildAppImage({ version: "1", size: 4096 }), 144, 32), "v6.0.2");
+    const old = buildAppImage({ version: "1", size: 4096, idfVersion: "v5.5.1" });
+    assert.equal(cString(old, 144, 32), "v5.5.1");
   });
 });

@@ -79,3 +79,24 @@ test("an offer without a version is judged by the version in its image", () => {
   );
   assert.throws(() => checkImageVersion(unnamed, "2.0.0", running, config), /already runs/);
 });
+
+test("policy refuses an offer whose secure_version is below the anti-rollback eFuse, before download", () => {
+  const below = decide({ ...base, secureVersion: 2 }, running, slot, config, 3);
+  assert.equal(below.kind, "refuse");
+  if (below.kind === "refuse") {
+    assert.equal(below.error.code, "offer-downgrade");
+    assert.match(
+      below.error.message,
+      /secure_version 2 is below the device's 3 \(anti-rollback eFuse 3\)/,
+    );
+  }
+  // At the eFuse, above it, or an offer that does not say: accepted (the image header is checked later).
+  assert.equal(decide({ ...base, secureVersion: 3 }, running, slot, config, 3).kind, "accept");
+  assert.equal(decide({ ...base, secureVersion: 4 }, running, slot, config, 3).kind, "accept");
+  assert.equal(decide(base, running, slot, config, 3).kind, "accept");
+  // Without an eFuse the running image's secure_version is the floor.
+  const host = { ...running, secureVersion: 5 };
+  assert.equal(decide({ ...base, secureVersion: 4 }, host, slot, config).kind, "refuse");
+  const malformed = decide({ ...base, secureVersion: -1 }, running, slot, config, 0);
+  assert.equal(malformed.kind === "refuse" && malformed.error.code, "offer-malformed");
+});

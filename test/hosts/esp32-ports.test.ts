@@ -317,6 +317,20 @@ describe("esp32 mqtt (ECMA-419 client)", () => {
     });
   });
 
+  it("writes a publish larger than the socket's free space in pieces", async () => {
+    const b = board();
+    b.test.host = "127.0.0.1";
+    b.test.port = broker.port;
+    const first = mqttWrites.length;
+    assert.deepEqual(await run(b, "mqtt: a publish larger than the socket's room goes in pieces"), {
+      intact: true,
+      then: "after",
+      length: 20000,
+    });
+    const large = mqttWrites.slice(first).find((packet) => packet.topic === "esp32/large");
+    assert.equal(large?.hex?.length, 2 * 20000);
+  });
+
   it("reconnects, subscribes again and resends an unacknowledged publish as a duplicate", async () => {
     const cloud = await mqtt.connectAsync(broker.url, { clientId: "esp32-cloud" });
     await cloud.subscribeAsync("esp32/report", { qos: 1 });

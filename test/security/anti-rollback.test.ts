@@ -85,3 +85,21 @@ test("attack: an image with a lower secure_version is refused, even as an allowe
   const raised = await offer(running, { version: "2.1.0", secureVersion: 4 });
   assert.equal(raised.last.status, "succeeded");
 });
+
+test("attack: an offer whose secure_version is below the chip's eFuse is refused before a byte is fetched", async () => {
+  // The factory image (secure_version 3) burnt the simulated eFuse to 3 at its first boot.
+  const { last, events, fetched } = await offer(
+    { version: "2.0.0", secureVersion: 3 },
+    { version: "2.1.0", secureVersion: 2 },
+    { secureVersion: 2 },
+  );
+  assert.equal(last.status, "rejected");
+  assert.equal(last.failure?.code, "offer-downgrade");
+  assert.match(
+    last.failure!.message,
+    /secure_version 2 is below the device's 3 \(anti-rollback eFuse 3\)/,
+  );
+  assert.equal(fetched, 0);
+  assert.equal(boots(events).length, 1);
+  assert.equal(JSON.parse(fs.readFileSync(`${bench.flashPath}.efuse`, "utf8")).secureVersion, 3);
+});

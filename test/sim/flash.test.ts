@@ -25,14 +25,21 @@ const newFlash = (size = 1024 * 1024) =>
 const MiB = 1024 * 1024;
 
 describe("FlashFile", () => {
-  it("is created erased, with the partition table at 0x8000", () => {
+  it("is created erased, with its chip's bootloader header and the partition table at 0x8000", () => {
     const flash = newFlash();
     const bytes = fs.readFileSync(flash.path);
     assert.equal(bytes.length, MiB);
     const table = encodePartitionTable(defaultLayout(flash.size));
     const at = PARTITION_TABLE_OFFSET;
     assert.deepEqual(new Uint8Array(bytes.subarray(at, at + table.length)), table);
-    const rest = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + table.length)]);
+    // The ESP32's ROM reads the bootloader at 0x1000; its image header names the chip (id 0).
+    assert.equal(bytes[0x1000], 0xe9);
+    assert.equal(bytes.readUInt16LE(0x1000 + 12), 0);
+    const rest = Buffer.concat([
+      bytes.subarray(0, 0x1000),
+      bytes.subarray(0x1000 + 24, at),
+      bytes.subarray(at + table.length),
+    ]);
     assert.ok(rest.every((b) => b === 0xff));
     assert.equal(flash.operations, 0, "creating the file is not a flash operation");
     flash.close();

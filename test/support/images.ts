@@ -76,3 +76,32 @@ export function espIdfVerify(image: Uint8Array): EspIdfVerdict {
   }
   return { segments, checksumOffset: padded - 1, imageLength };
 }
+
+/** Offset of the checksum byte: after the segments, padded so that it ends a 16-byte block. */
+export function checksumAt(image: Uint8Array): number {
+  const view = new DataView(image.buffer, image.byteOffset);
+  let at = 24;
+  for (let i = 0; i < image[1]; i++) at += 8 + view.getUint32(at + 4, true);
+  return ((at + 1 + 15) & ~15) - 1;
+}
+
+/** Recomputes the checksum byte and the appended SHA-256 after an edit. */
+export function reseal(image: Uint8Array): Uint8Array {
+  const view = new DataView(image.buffer, image.byteOffset);
+  let xor = 0xef;
+  let at = 24;
+  for (let i = 0; i < image[1]; i++) {
+    const length = view.getUint32(at + 4, true);
+    for (let k = at + 8; k < at + 8 + length; k++) xor ^= image[k];
+    at += 8 + length;
+  }
+  const sum = checksumAt(image);
+  image[sum] = xor;
+  image.set(
+    createHash("sha256")
+      .update(image.subarray(0, sum + 1))
+      .digest(),
+    sum + 1,
+  );
+  return image;
+}

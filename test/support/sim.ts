@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import type { AgentConfig } from "../../src/core/agent/agent";
 import type { Backend } from "../../src/core/backend";
 import type { Offer } from "../../src/core/offer";
+import type { Chip } from "../../hosts/node/chips";
 import { runDevice, type DeviceEvent, type TlsMaterial } from "../../hosts/node/device";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import { startFirmwareServer, type FirmwareServer } from "../../tools/fwserver/index";
@@ -79,6 +80,8 @@ export class SimBench {
     agent?: Partial<AgentConfig>;
     /** What the device trusts (and shows) for https://. */
     tls?: TlsMaterial;
+    /** The board's chip (default the ESP32). */
+    chip?: Chip;
     until: (event: DeviceEvent, events: DeviceEvent[]) => boolean;
     timeoutMs?: number;
   }): Promise<DeviceEvent[]> {
@@ -89,6 +92,7 @@ export class SimBench {
     await runDevice({
       flashPath: this.flashPath,
       factoryImagePath: options.factory?.file,
+      chip: options.chip,
       cloud: {
         brokerUrl: "mqtt://127.0.0.1:1",
         identity: { clientId: "sim" },

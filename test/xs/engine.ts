@@ -122,8 +122,14 @@ export function bundleCases(modules: CaseModule[]): Promise<string> {
 
 const freezeScript = build({ entryPoints: [path.join(HERE, "freeze.ts")] });
 
-/** A case's end; `compute`: in xsnap, the compute meter summed over the case's commands. */
-export type Outcome = { ok: true; result: string; compute?: number } | { ok: false; error: string };
+/**
+ * A case's end; in xsnap, `compute`: the compute meter summed over the case's commands, and
+ * `allocate`: the bytes the engine's heaps had grown to after its last command, `heapCount`: the
+ * slots then in use.
+ */
+export type Outcome =
+  | { ok: true; result: string; compute?: number; allocate?: number; heapCount?: number }
+  | { ok: false; error: string };
 
 /** One engine with a bundle loaded. */
 export interface Engine {
@@ -185,11 +191,20 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
   const decoder = new TextDecoder();
   let worker: XSnap | undefined = await startXs(bundle, name);
   let compute = 0;
+  let allocate: number | undefined;
+  let heapCount: number | undefined;
   const send = (current: XSnap) => async (command: object) => {
     const { reply, meterUsage } = await current.issueCommand(
       encoder.encode(JSON.stringify(command)),
     );
-    compute += meterUsage.compute ?? 0;
+    // xsnap's reply carries these two besides the compute meter; its types declare only that.
+    const usage = meterUsage as typeof meterUsage & {
+      allocate?: number | null;
+      currentHeapCount?: number | null;
+    };
+    compute += usage.compute ?? 0;
+    allocate = usage.allocate ?? undefined;
+    heapCount = usage.currentHeapCount ?? undefined;
     return decoder.decode(reply);
   };
   return {
@@ -206,7 +221,7 @@ export async function openXs(bundle: string, name = "otaflow-xs"): Promise<Engin
         void current.terminate().catch(() => {});
       };
       const running = drive(send(current), caseName, timeoutMs)
-        .then((outcome) => (outcome.ok ? { ...outcome, compute } : outcome))
+        .then((outcome) => (outcome.ok ? { ...outcome, compute, allocate, heapCount } : outcome))
         .catch((error: unknown) => {
           stop();
           return { ok: false, error: `the XS worker failed: ${String(error)}` } as Outcome;

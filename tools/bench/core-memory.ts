@@ -1,5 +1,5 @@
 // Peak JS heap while the core's transfer loop streams a 1 MiB and a 64 MiB image, on Node in a
-// fresh process (see core-memory-workload.ts). XS is not measured: see the section's text.
+// fresh process (see core-memory-workload.ts). XS's heap is in the XS counts section.
 
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,9 +47,8 @@ export async function run(): Promise<string> {
     "at every chunk written to the slot. The image's and the chunks' bytes are ArrayBuffers outside",
     "the JS heap, as a socket's buffers are; `heapUsed` is what the core's objects take.",
     "",
-    "XS is not measured: xsnap has no in-engine memory query, and reports its heap",
-    "(`allocate`, the bytes its chunk and slot heaps have grown to) only in the meter data of each",
-    "command's reply, which the XS harness (test/xs/engine.ts `openXs`) does not pass on.",
+    "XS's heap over the same transfer, from xsnap's meter data (the bytes its heaps have grown",
+    "to, and the slots in use), is in the section on engine-independent counts below.",
     "",
     "| heap sampled | 1 MiB: heap before | 1 MiB: peak | 64 MiB: heap before | 64 MiB: peak | 64 MiB: heap after (gc) | peak 64 / peak 1 |",
     "|---|---|---|---|---|---|---|",

@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
-import { ESP32, ESP32_S3, type Chip } from "../../hosts/node/bootloader";
+import { CHIPS, chipNamed as knownChip, type Chip } from "../../hosts/node/chips";
 import { runDevice } from "../../hosts/node/device";
 import { isHostPattern } from "../../src/core/policy";
+import { trustedKey } from "../../src/core/signature/keys";
 import { deviceCloud, BACKEND_OPTIONS, BACKEND_USAGE } from "./backends";
 import { integer, parse, required, UsageError } from "./args";
 import { trustedKeyText } from "./sign";
@@ -16,8 +17,11 @@ Runs a simulated ESP32 until SIGINT/SIGTERM, rebooting in-process when its firmw
 --factory provisions the flash file only when it does not exist yet: an existing flash file is never
 overwritten, so the same command line restarts the device after a power cut (a killed process).
   --flash-size BYTES   size of a new flash file (default 4MiB; 16MiB or more for large images)
-  --chip esp32|esp32s3 the board's chip (default esp32, whose 16 MiB slot limit allows a flash of up
-                       to 32MiB); esp32s3 for a larger flash with larger slots (large images)
+  --chip NAME          the board's chip: esp32 (default), esp32s3, esp32c3 or esp32c6; it boots only
+                       images made for it (otaflow image --chip) and a flash file made for it. An
+                       esp32's slots stop at 16 MiB (a flash of up to 32MiB); esp32s3 maps larger ones
+  --no-anti-rollback   a bootloader without CONFIG_BOOTLOADER_APP_ANTI_ROLLBACK: the simulated eFuse
+                       secure_version (FLASH.efuse) is neither raised nor checked
   --json               one JSON object per line, each with an "event" field
   --verbose            the bootloader's lines and the agent's debug log
   --ca/--cert/--key    PEM files for mqtts:// and https://: the CA of the servers' certificates, and the
@@ -28,6 +32,10 @@ overwritten, so the same command line restarts the device after a power cut (a k
                        write it) or a Secure Boot V2 key digest (espsecure's .bin, or hex) built
                        into the firmware: only images it signed are installed; repeatable (key
                        rotation). Without it images are not signature-checked (docs/SECURITY.md)
+  --secure-boot-key FILE
+                       a chip with signed-app checks at boot: the key's Secure Boot V2 digest (same
+                       forms as --public-key) is burnt into the eFuses of a new board, and no app
+                       without a valid signature sector by such a key boots; repeatable (3 at most)
   --allow-host PATTERN download images only from this host: fw.example.com, *.example.com (its
                        subdomains) or an IP address; repeatable (default: any host)
 ${BACKEND_USAGE}`;
@@ -42,6 +50,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       factory: { type: "string" },
       "flash-size": { type: "string" },
       chip: { type: "string" },
+      "no-anti-rollback": { type: "boolean" },
       json: { type: "boolean" },
       verbose: { type: "boolean" },
       ca: { type: "string" },
@@ -50,6 +59,7 @@ export async function deviceCommand(argv: string[]): Promise<void> {
       "insecure-plaintext": { type: "boolean" },
       "allow-host": { type: "string", multiple: true },
       "public-key": { type: "string", multiple: true },
+      "secure-boot-key": { type: "string", multiple: true },
       ...BACKEND_OPTIONS,
     },
     DEVICE_USAGE,
@@ -71,6 +81,8 @@ export async function deviceCommand(argv: string[]): Promise<void> {
     factoryImagePath: values.factory as string | undefined,
     flashSize: integer(values["flash-size"], "flash-size"),
     chip: chipNamed(values.chip),
+    antiRollback: !values["no-anti-rollback"],
+    secureBootKeyDigests: secureBootDigests(values["secure-boot-key"]),
     cloud,
     agent: {
       allowPlaintext: Boolean(values["insecure-plaintext"]),
@@ -99,11 +111,28 @@ function trustedKeys(files: unknown): string[] {
   return keys;
 }
 
+/** The SBv2 digests of the --secure-boot-key files; undefined when none is given. */
+function secureBootDigests(files: unknown): string[] | undefined {
+  const list = (files as string[] | undefined) ?? [];
+  if (list.length === 0) return undefined;
+  return list.map((file) => {
+    try {
+      return trustedKey(trustedKeyText(file)).digest;
+    } catch (error) {
+      throw new UsageError(`--secure-boot-key ${file}: ${(error as Error).message}`);
+    }
+  });
+}
+
 function chipNamed(name: unknown): Chip | undefined {
   if (name === undefined) return undefined;
-  const chip = [ESP32, ESP32_S3].find((known) => known.name === name);
-  if (!chip) throw new UsageError(`--chip must be esp32 or esp32s3, not "${String(name)}"`);
-  return chip;
+  try {
+    return knownChip(String(name));
+  } catch {
+    throw new UsageError(
+      `--chip must be one of ${CHIPS.map((chip) => chip.name).join(", ")}, not "${String(name)}"`,
+    );
+  }
 }
 
 function allowedHosts(patterns: unknown): string[] {

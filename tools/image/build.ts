@@ -16,10 +16,13 @@ import {
   MAX_SEGMENT_LENGTH,
   SEGMENT_HEADER_SIZE,
   checksumOffset,
-  readU32,
 } from "../../src/core/image/esp-image";
+import { chipNamed, chipWithId, ESP32, type Chip } from "../../hosts/node/chips";
+import { MODELLED_IDF_VERSION } from "../../hosts/node/bootloader";
+import { BEHAVIOURS, behaviourRecord, type SelfTestBehaviour } from "../../hosts/node/sim-firmware";
 
-export type SelfTestBehaviour = "pass" | "fail" | "crash" | "hang";
+export type { SelfTestBehaviour } from "../../hosts/node/sim-firmware";
+export { readSimBehaviour, SIM_RECORD_MAGIC } from "../../hosts/node/sim-firmware";
 
 export interface AppImageOptions {
   version: string;
@@ -28,22 +31,21 @@ export interface AppImageOptions {
   size?: number;
   selfTest?: SelfTestBehaviour;
   secureVersion?: number;
+  /** The chip the image is for, by esptool's name (esp32, esp32s3, ...): its id and memory map. */
+  chip?: string;
+  /** The chip by esp_chip_id_t, for callers that hold the id; `chip` wins when both are given. */
   chipId?: number;
+  /** The app descriptor's idf_ver: the ESP-IDF the image says it was built with. */
+  idfVersion?: string;
   /** Seed of the pseudo-random filler; by default derived from the version and project. */
   seed?: number;
 }
 
 export const DEFAULT_PROJECT = "otaflow-sim";
 export const DEFAULT_IMAGE_SIZE = 64 * 1024;
-export const SIM_RECORD_MAGIC = "OTAFLOW-SIM";
-const BEHAVIOURS: SelfTestBehaviour[] = ["pass", "fail", "crash", "hang"];
-
-// ESP32 memory map (soc.h): DROM and IROM are mapped from flash through the 64 KiB MMU pages, so
-// their load address must equal their flash offset modulo 64 KiB; DRAM and IRAM are loaded.
-const DROM_BASE = 0x3f400000;
-const DRAM_LOAD = 0x3ffb0000;
-const IRAM_LOAD = 0x40080000;
-const IROM_BASE = 0x400d0000;
+// The chip's memory map (hosts/node/chips.ts, from soc.h): DROM and IROM are mapped from flash
+// through the 64 KiB MMU pages, so their load address must equal their flash offset modulo 64 KiB;
+// DRAM and IRAM are loaded, clear of the bootloader's own RAM.
 const MMU_PAGE = 0x10000;
 const IRAM_MAX = 1024;
 /** Keeps IROM inside its 0x400D0000..0x40400000 window. */
@@ -89,6 +91,7 @@ function appDescriptor(opts: {
   project: string;
   secureVersion: number;
   seed: number;
+  idfVersion: string;
 }): Uint8Array {
   const desc = new Uint8Array(APP_DESC_SIZE);
   const view = new DataView(desc.buffer);
@@ -100,17 +103,10 @@ function appDescriptor(opts: {
   // Fixed build time: the same options give the same bytes.
   desc.set(ascii("00:00:00", 16, "time"), at(FIELD.time));
   desc.set(ascii("Jan  1 2025", 16, "date"), at(FIELD.date));
-  desc.set(ascii("v5.2.2", 32, "idf_ver"), at(FIELD.idfVersion));
+  desc.set(ascii(opts.idfVersion, 32, "idf_ver"), at(FIELD.idfVersion));
   const elf = createHash("sha256").update(`elf\0${opts.project}\0${opts.version}\0${opts.seed}`);
   desc.set(elf.digest(), at(FIELD.elfSha256));
   return desc;
-}
-
-function behaviourRecord(selfTest: SelfTestBehaviour): Uint8Array {
-  const text = new TextEncoder().encode(SIM_RECORD_MAGIC + JSON.stringify({ selfTest }));
-  const out = new Uint8Array((text.length + 1 + 3) & ~3); // NUL-terminated, word-aligned
-  out.set(text);
-  return out;
 }
 
 /** Lengths of the filler segments that take exactly `room` bytes, headers included. */
@@ -130,12 +126,22 @@ function fillerLengths(room: number): number[] {
   return lengths;
 }
 
+function imageChip(opts: AppImageOptions): Chip {
+  if (opts.chip !== undefined) return chipNamed(opts.chip);
+  if (opts.chipId === undefined) return ESP32;
+  const chip = chipWithId(opts.chipId);
+  if (!chip) throw new Error(`chip id ${opts.chipId} is not a chip the simulator knows`);
+  return chip;
+}
+
 /** Returns a complete app image file; throws when the options cannot make a valid one. */
 export function buildAppImage(opts: AppImageOptions): Uint8Array {
   const project = opts.project ?? DEFAULT_PROJECT;
   const size = opts.size ?? DEFAULT_IMAGE_SIZE;
   const selfTest = opts.selfTest ?? "pass";
-  const chipId = opts.chipId ?? 0;
+  const chip = imageChip(opts);
+  const { drom, irom, dram, iram } = chip.layout;
+  const idfVersion = opts.idfVersion ?? MODELLED_IDF_VERSION;
   const secureVersion = opts.secureVersion ?? 0;
   const seed = opts.seed ?? defaultSeed(opts.version, project);
   if (!BEHAVIOURS.includes(selfTest))
@@ -143,10 +149,10 @@ export function buildAppImage(opts: AppImageOptions): Uint8Array {
 
   const fixed: Segment[] = [
     {
-      loadAddr: (offset) => DROM_BASE + (offset % MMU_PAGE),
-      data: appDescriptor({ version: opts.version, project, secureVersion, seed }),
+      loadAddr: (offset) => drom + (offset % MMU_PAGE),
+      data: appDescriptor({ version: opts.version, project, secureVersion, seed, idfVersion }),
     },
-    { loadAddr: DRAM_LOAD, data: behaviourRecord(selfTest) },
+    { loadAddr: dram, data: behaviourRecord(selfTest) },
   ];
   let fixedEnd = IMAGE_HEADER_SIZE;
   for (const s of fixed) fixedEnd += SEGMENT_HEADER_SIZE + s.data.length;
@@ -165,11 +171,7 @@ export function buildAppImage(opts: AppImageOptions): Uint8Array {
   const segments = fixed.slice();
   lengths.forEach((length, i) => {
     const loadAddr =
-      i === 0
-        ? IRAM_LOAD
-        : i === 1
-          ? (offset: number) => IROM_BASE + (offset % MMU_PAGE)
-          : PADDING_LOAD;
+      i === 0 ? iram : i === 1 ? (offset: number) => irom + (offset % MMU_PAGE) : PADDING_LOAD;
     segments.push({ loadAddr, data: filler(length, random) });
   });
 
@@ -179,9 +181,9 @@ export function buildAppImage(opts: AppImageOptions): Uint8Array {
   image[FIELD.segmentCount] = segments.length;
   image[FIELD.spiMode] = 2; // DIO
   image[FIELD.spiSpeedSize] = 0x20; // 4 MB flash, 40 MHz
-  view.setUint32(FIELD.entryAddr, IRAM_LOAD, true);
+  view.setUint32(FIELD.entryAddr, iram, true);
   image[FIELD.wpPin] = 0xee; // no WP pin
-  view.setUint16(FIELD.chipId, chipId, true);
+  view.setUint16(FIELD.chipId, chip.id, true);
   view.setUint16(FIELD.maxChipRevFull, 399, true);
   image[FIELD.hashAppended] = 1;
 
@@ -205,28 +207,6 @@ export function buildAppImage(opts: AppImageOptions): Uint8Array {
   image.set(hash, checksumAt + 1);
   if (checksumAt + 1 + HASH_SIZE !== size) throw new Error("internal: image layout is off");
   return image;
-}
-
-/** The self-test behaviour recorded in an image made by buildAppImage. */
-export function readSimBehaviour(image: Uint8Array): SelfTestBehaviour {
-  const count = image[FIELD.segmentCount];
-  let at = IMAGE_HEADER_SIZE;
-  const magic = new TextEncoder().encode(SIM_RECORD_MAGIC);
-  for (let i = 0; i < count && at + SEGMENT_HEADER_SIZE <= image.length; i++) {
-    const length = readU32(image, at + 4);
-    const data = image.subarray(at + SEGMENT_HEADER_SIZE, at + SEGMENT_HEADER_SIZE + length);
-    if (data.length > magic.length && magic.every((b, k) => data[k] === b)) {
-      const end = data.indexOf(0);
-      const text = new TextDecoder().decode(
-        data.subarray(magic.length, end < 0 ? data.length : end),
-      );
-      const selfTest = (JSON.parse(text) as { selfTest?: SelfTestBehaviour }).selfTest;
-      if (selfTest && BEHAVIOURS.includes(selfTest)) return selfTest;
-      throw new Error(`simulator record has an unknown selfTest: ${text}`);
-    }
-    at += SEGMENT_HEADER_SIZE + length;
-  }
-  throw new Error("image has no otaflow simulator record: it was not made by the image tool");
 }
 
 export function writeImageFile(path: string, opts: AppImageOptions): Uint8Array {

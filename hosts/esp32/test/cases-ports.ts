@@ -304,6 +304,27 @@ export default {
     return { granted, connects, topic: received[0].topic, intact: received[0].text === big };
   },
 
+  async "mqtt: a publish larger than the socket's room goes in pieces"() {
+    const mqtt = connectMqtt({
+      host: test<string>("host"),
+      port: test<number>("port"),
+      identity: () => ({ clientId: "esp32-large" }),
+      clock,
+      logger,
+    });
+    const received: string[] = [];
+    mqtt.onMessage((message) => received.push(utf8Decode(message.payload)));
+    await until(() => mqtt.connected);
+    await mqtt.subscribe(["esp32/large"], 1);
+    let large = "";
+    while (large.length < 20000) large += "piece-" + large.length + ";";
+    await mqtt.publish("esp32/large", large, 1);
+    await mqtt.publish("esp32/large", "after", 1);
+    await until(() => received.length === 2);
+    await mqtt.close();
+    return { intact: received[0] === large, then: received[1], length: large.length };
+  },
+
   async "mqtt: a dropped connection, a publish without PUBACK sent again"() {
     const mqtt = connectMqtt({
       host: test<string>("host"),

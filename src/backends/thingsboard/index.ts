@@ -34,6 +34,14 @@ export interface ThingsBoardConfig {
   chunkSize?: number;
   /** Chunk requests in flight at once: 8 by default; 1 is what the Arduino SDK does. */
   window?: number;
+  /**
+   * Bytes requested or held at once up to which the chunk size and the window double each
+   * time the reader has drained every chunk and waits on the network (a round trip longer than
+   * the window covers): 0 (the default) keeps chunkSize and window as given. The window stays at
+   * most MAX_WINDOW and the chunk size at most MAX_CHUNK_SIZE; a chunk request not answered in
+   * time halves the window again, down to `window`.
+   */
+  maxBytesInFlight?: number;
   /** Wait for one chunk before asking again: 5000 ms by default, as the SDK. */
   chunkTimeoutMs?: number;
   /** Requests of one chunk after the first before the stream fails with "timeout": 5 by default. */
@@ -52,6 +60,9 @@ export interface ThingsBoardDeps {
 
 /** Netty's default maximum MQTT payload on the server (NETTY_MAX_PAYLOAD_SIZE). */
 export const MAX_CHUNK_SIZE = 65536;
+
+/** Most chunk requests in flight at once, adapted or not. */
+export const MAX_WINDOW = 64;
 
 /** Longest title, version and tag: what ThingsBoard's @Length allows an OTA package's. */
 export const MAX_NAME_LENGTH = 255;
@@ -207,6 +218,7 @@ interface StreamOptions {
   offset: number;
   chunkSize: number;
   window: number;
+  maxBytesInFlight: number;
   timeoutMs: number;
   retries: number;
   onEnd(stream: ChunkStream): void;
@@ -235,11 +247,17 @@ class ChunkStream implements ByteStream {
   private fillTimer: TimerHandle | undefined;
   private waiter: Waiter | undefined;
   private readonly requestTopic: string;
+  /** Chunk size and window now: as configured, or grown (see ThingsBoardConfig.maxBytesInFlight). */
+  private size: number;
+  private window: number;
+  private answered = false;
 
   constructor(private readonly o: StreamOptions) {
     this.offset = o.offset;
     this.offerId = o.offer.id;
     this.requestId = String(o.requestId);
+    this.size = o.chunkSize;
+    this.window = o.window;
     this.next = Math.floor(o.offset / o.chunkSize);
     this.skip = o.offset - this.next * o.chunkSize;
     this.requestNext = this.next;
@@ -269,7 +287,8 @@ class ChunkStream implements ByteStream {
     if (this.finished || !request) return;
     this.o.clock.clearTimeout(request.timer);
     delete this.pending[index];
-    if (data.length < this.o.chunkSize) {
+    this.answered = true;
+    if (data.length < this.size) {
       this.ended = true;
       this.last = index;
       // Requests past the end only ever get empty chunks.
@@ -335,21 +354,51 @@ class ChunkStream implements ByteStream {
   private fill(): void {
     if (this.finished || Object.keys(this.pending).length > 0) return;
     if (Object.keys(this.held).length === 0) {
+      if (this.answered) this.grow();
       this.requestFree(1);
     } else if (this.fillTimer === undefined) {
       this.fillTimer = this.o.clock.setTimeout(() => {
         this.fillTimer = undefined;
         if (!this.finished && Object.keys(this.pending).length === 0) {
-          this.requestFree(
-            Math.min(Math.ceil(this.o.window / 2), this.last - this.requestNext + 1),
-          );
+          this.requestFree(Math.min(Math.ceil(this.window / 2), this.last - this.requestNext + 1));
         }
       }, 0);
     }
   }
 
+  /**
+   * The reader has taken every chunk and nothing is asked for: the network, not the reader, is
+   * the bottleneck. Doubles the chunk size (fewer messages for the same bytes) and then the
+   * window, each as far as maxBytesInFlight allows, the window only up to the budget's number of
+   * 64 KiB chunks: up to four times the bytes per round trip. The chunk size changes only here, where no chunk is pending or held, and only at an offset that is a
+   * whole number of new chunks, since the server places chunk n at n x the size asked for.
+   */
+  private grow(): void {
+    const budget = this.o.maxBytesInFlight;
+    const size = this.size * 2;
+    const at = this.next * this.size;
+    if (
+      size <= MAX_CHUNK_SIZE &&
+      this.window * size <= budget &&
+      at % size === 0 &&
+      !this.ended &&
+      this.last !== Infinity
+    ) {
+      this.size = size;
+      this.next = at / size;
+      this.requestNext = this.next;
+      this.last = Math.floor(this.o.offer.size / size);
+    }
+    // The window grows only as far as it leaves room for chunks of the largest size.
+    const windowCap = Math.min(MAX_WINDOW, Math.max(1, Math.floor(budget / MAX_CHUNK_SIZE)));
+    if (this.window * 2 <= windowCap && this.window * 2 * this.size <= budget) this.window *= 2;
+  }
+
   private requestFree(atLeast: number): void {
-    const end = Math.min(this.last, this.next + this.o.window - 1);
+    let end = Math.min(this.last, this.next + this.window - 1);
+    // Adapting, a batch ends where possible on a whole number of chunks of twice the size, so
+    // that the chunk size may double once it is drained.
+    if (this.o.maxBytesInFlight > 0 && end % 2 === 0 && end > this.requestNext) end--;
     if (end - this.requestNext + 1 < Math.max(1, atLeast)) return;
     while (this.requestNext <= end) this.request(this.requestNext++, 0);
   }
@@ -358,7 +407,7 @@ class ChunkStream implements ByteStream {
     const timer = this.o.clock.setTimeout(() => this.timedOut(index), this.o.timeoutMs);
     this.pending[index] = { timer, tries };
     // QoS 0: the timer is the retry; a refused request (PAYLOAD_TOO_LARGE) is never acknowledged.
-    this.o.mqtt.publish(this.requestTopic + index, String(this.o.chunkSize), 0).catch((error) => {
+    this.o.mqtt.publish(this.requestTopic + index, String(this.size), 0).catch((error) => {
       this.o.logger.log("debug", "chunk request not sent", { index, error: String(error) });
     });
   }
@@ -388,6 +437,7 @@ class ChunkStream implements ByteStream {
       index,
       tries: request.tries + 1,
     });
+    this.window = Math.max(this.o.window, Math.floor(this.window / 2));
     this.request(index, request.tries + 1);
   }
 
@@ -420,7 +470,11 @@ export function createThingsBoardBackend(
   if (!(chunkSize >= 1 && chunkSize <= MAX_CHUNK_SIZE && Math.floor(chunkSize) === chunkSize)) {
     throw otaError("internal", "chunkSize must be a whole number from 1 to " + MAX_CHUNK_SIZE);
   }
-  const window = Math.max(1, Math.floor(config.window === undefined ? 8 : config.window));
+  const window = Math.min(
+    MAX_WINDOW,
+    Math.max(1, Math.floor(config.window === undefined ? 8 : config.window)),
+  );
+  const maxBytesInFlight = config.maxBytesInFlight === undefined ? 0 : config.maxBytesInFlight;
   const timeoutMs = config.chunkTimeoutMs === undefined ? 5000 : config.chunkTimeoutMs;
   const retries = config.chunkRetries === undefined ? 5 : config.chunkRetries;
   const responsePrefix = "v2/" + prefix + "/response/";
@@ -900,6 +954,7 @@ export function createThingsBoardBackend(
             offset,
             chunkSize,
             window,
+            maxBytesInFlight,
             timeoutMs,
             retries,
             onEnd: (ended) => {

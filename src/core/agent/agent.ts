@@ -378,7 +378,8 @@ export class Agent {
     const against = this.install
       ? { ...this.running, version: current ? current.version : "" }
       : this.running;
-    const decision = decide(offer, against, this.ports.slot, this.config);
+    const efuse = await this.ports.boot.efuseSecureVersion?.();
+    const decision = decide(offer, against, this.ports.slot, this.config, efuse);
     if (decision.kind !== "accept") {
       this.machine.fire("offer-declined");
       if (decision.kind === "current") await this.report(offer, "current");
@@ -419,6 +420,7 @@ export class Agent {
   private async download(): Promise<void> {
     let offer = this.active!;
     const { slot, logger, clock } = this.ports;
+    const efuseFloor = await this.ports.boot.efuseSecureVersion?.();
     await this.report(offer, "downloading", { progress: { bytes: 0, total: offer.size } });
     const throttle = progressThrottle(clock.now(), this.config);
     for (let again = false; ; again = true) {
@@ -441,8 +443,8 @@ export class Agent {
                 chipId: this.config.chipId,
                 version: offer.version || undefined,
                 project: offer.title,
-                // Anti-rollback: an image may raise secure_version, never lower it.
-                minSecureVersion: this.running.secureVersion,
+                // Anti-rollback: an image may raise secure_version, never lower it (nor go below the eFuse).
+                minSecureVersion: Math.max(this.running.secureVersion, efuseFloor || 0),
               },
           onHeader: (header) => {
             if (offer.version !== "") return;

@@ -171,6 +171,42 @@ for (const tierInfo of TIERS) {
       await device.close();
     });
 
+    it("with maxBytesInFlight, grows the window and then the chunk size while the reader waits, within the budget", async () => {
+      const data = image(1024 * 1024 + 300);
+      tier.cloud.assign({ token: TOKEN, title: TITLE, version: "2.0.2", data });
+      const budget = 128 * 1024;
+      const device = await tier.device({ window: 2, chunkSize: 4096, maxBytesInFlight: budget });
+      const offer = await device.listener.nextOffer((o) => o.version === "2.0.2");
+      const seen = tier.cloud.chunkRequests(TOKEN).length;
+      // Each answer waits 20 ms: a round trip longer than two 4 KiB chunks cover.
+      tier.cloud.onChunkRequest(() => ({ delayMs: 20 }));
+      let got;
+      try {
+        got = await download(device.backend.source!(offer), offer);
+      } finally {
+        tier.cloud.onChunkRequest(undefined);
+      }
+      assert.deepEqual(got.bytes, data);
+      const requests = tier.cloud.chunkRequests(TOKEN).slice(seen);
+      const sizes = requests.map((r) => r.chunkSize);
+      assert.equal(sizes[0], 4096);
+      // The chunk size only grows, by doubling, and never past the budget or the server's limit.
+      for (let i = 1; i < sizes.length; i++) {
+        assert.ok(sizes[i] === sizes[i - 1] || sizes[i] === 2 * sizes[i - 1], `sizes ${sizes}`);
+      }
+      assert.ok(Math.max(...sizes) > 4096, `never grew: ${sizes}`);
+      assert.ok(Math.max(...sizes) <= Math.min(budget / 2, 65536), `sizes ${sizes}`);
+      // Every byte asked for once: the chunks' ranges follow each other without gap or overlap.
+      const ranges = requests
+        .map((r) => [r.chunk * r.chunkSize, r.chunk * r.chunkSize + r.chunkSize] as const)
+        .sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) assert.equal(ranges[i][0], ranges[i - 1][1]);
+      assert.ok(ranges.at(-1)![1] > data.length && ranges.at(-2)![1] <= data.length);
+      // Far fewer requests than 4 KiB chunks would take.
+      assert.ok(requests.length < 257 / 4, `${requests.length} requests`);
+      await device.close();
+    });
+
     it("asks again for a chunk whose answer is lost, and resumes from its offset when retries run out", async () => {
       const data = image(48 * 1024);
       tier.cloud.assign({ token: TOKEN, title: TITLE, version: "2.1", data });
