@@ -1,7 +1,10 @@
-// npm run build:esp32 / build:lin [-- [--legacy-ota] [mcconfig arguments...]]
-// Builds the Moddable app of manifest.json with the Moddable SDK's mcconfig: for esp32 it also
-// flashes the board (UPLOAD_PORT), for lin it starts the simulator. Extra arguments go to mcconfig,
-// e.g. ssid=... password=... thing=dev-1. Without the SDK it says what is missing and exits 1.
+// npm run build:esp32 / build:lin [-- [--legacy-ota] [--run] [mcconfig arguments...]]
+// Builds the Moddable app of manifest.json with the Moddable SDK's mcconfig. esp32: a debug build,
+// flashed to the board (UPLOAD_PORT). lin: a release build only (`-t build`: the SDK's default
+// target would kill every mcsim and serial2xsbug on the machine and send trace() to xsbug), so
+// trace() goes to mcsim's stdout; with --run it then starts that mcsim (under xvfb-run when there
+// is no DISPLAY) and exits with it. Extra arguments go to mcconfig, e.g. thing=dev-1, -o DIR.
+// Without the SDK it says what is missing and exits 1.
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -56,9 +59,54 @@ export function missing(platform: Platform, env: NodeJS.ProcessEnv): string[] {
   return problems;
 }
 
-/** mcconfig's arguments for a debug build that is made and deployed (flashed or simulated). */
+/**
+ * mcconfig's arguments: esp32, a debug build that is flashed; lin, a release build that is only
+ * built (`-t build`), which launches and kills nothing.
+ */
 export function mcconfigArguments(platform: Platform, extra: string[]): string[] {
-  return ["-d", "-m", "-p", platform, path.join(ROOT, "manifest.json"), ...extra];
+  const manifest = path.join(ROOT, "manifest.json");
+  if (platform === "lin") return ["-m", "-p", "lin", "-t", "build", manifest, ...extra];
+  return ["-d", "-m", "-p", platform, manifest, ...extra];
+}
+
+/**
+ * The mc.so a release lin build made: under `-o DIR` (default $MODDABLE/build), bin/lin/.../release/
+ * <name>/mc.so, where <name> is the manifest's directory.
+ */
+export function linApp(moddable: string, extra: string[]): string | undefined {
+  const o = extra.indexOf("-o");
+  const output = o >= 0 && extra[o + 1] ? path.resolve(extra[o + 1]) : path.join(moddable, "build");
+  const name = path.basename(ROOT);
+  const search = (directory: string, depth: number): string | undefined => {
+    const candidate = path.join(directory, name, "mc.so");
+    if (path.basename(directory) === "release" && fs.existsSync(candidate)) return candidate;
+    if (depth === 0 || !fs.existsSync(directory)) return undefined;
+    for (const entry of fs.readdirSync(directory, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const found = search(path.join(directory, entry.name), depth - 1);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return search(path.join(output, "bin", "lin"), 3);
+}
+
+/** Runs the built lin app in the SDK's mcsim, its stdout line-buffered when stdbuf is there. */
+function runLin(moddable: string, app: string): number {
+  const mcsim = path.join(moddable, "build", "bin", "lin", "release", "mcsim");
+  const searchPath = process.env.PATH ?? "";
+  let command = [mcsim, app];
+  if (onPath("stdbuf", searchPath)) command = ["stdbuf", "-oL", ...command];
+  if (!process.env.DISPLAY) {
+    if (!onPath("xvfb-run", searchPath)) {
+      console.error("mcsim needs a display: set DISPLAY, or install Xvfb (xvfb-run).");
+      return 1;
+    }
+    command = ["xvfb-run", "-a", ...command];
+  }
+  console.error(`running ${command.join(" ")}`);
+  const result = spawnSync(command[0], command.slice(1), { stdio: "inherit" });
+  return result.status ?? 1;
 }
 
 function main(argv: string[]): number {
@@ -69,7 +117,8 @@ function main(argv: string[]): number {
   }
   const rest = argv.slice(1);
   const legacy = rest.includes("--legacy-ota");
-  const extra = rest.filter((argument) => argument !== "--legacy-ota");
+  const run = rest.includes("--run");
+  const extra = rest.filter((argument) => argument !== "--legacy-ota" && argument !== "--run");
   const problems = missing(platform, process.env);
   if (problems.length > 0) {
     console.error(`Cannot build otaflow for ${platform}:`);
@@ -88,7 +137,17 @@ function main(argv: string[]): number {
     console.error(`mcconfig did not run: ${result.error.message}`);
     return 1;
   }
-  return result.status ?? 1;
+  if (result.status !== 0 || platform !== "lin") return result.status ?? 1;
+  const app = linApp(env.MODDABLE!, extra);
+  if (!app) {
+    console.error("mcconfig succeeded but its mc.so was not found");
+    return 1;
+  }
+  if (!run) {
+    console.error(`built ${app}; start it with: mcsim ${app} (npm run build:lin -- --run ...)`);
+    return 0;
+  }
+  return runLin(env.MODDABLE!, app);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -122,6 +122,8 @@ function noticeLevels(): (notice: AgentNotice) => LogLevel {
       }
       case "rollback":
         return "warn";
+      case "report":
+        return notice.delivered ? "info" : "warn";
       case "error":
         return "error";
       default:

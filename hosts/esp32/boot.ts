@@ -23,7 +23,12 @@ export function nextSlotName(): string {
   return new FFI().otaflow_next_label();
 }
 
+/**
+ * -2, no otadata entry, is an image written over serial (or a factory app): the bootloader boots
+ * it and never rolls it back, which is what "valid" means to the agent.
+ */
 function stateOf(value: number): ImageState {
+  if (value === -2) return "valid";
   return STATES[value] || "undefined";
 }
 

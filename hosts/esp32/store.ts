@@ -12,11 +12,20 @@ export const MAX_NAME_LENGTH = 15;
 /** nvs_set_str's 4000 bytes, less the NUL it stores. */
 export const MAX_VALUE_BYTES = 3999;
 
-function checkName(what: string, name: string): void {
+export function checkName(what: string, name: string): void {
   if (name.length === 0 || name.length > MAX_NAME_LENGTH)
     throw otaError(
       "internal",
       `NVS ${what} "${name}" must be 1 to ${MAX_NAME_LENGTH} characters long`,
+    );
+}
+
+export function checkValue(key: string, value: string): void {
+  const bytes = utf8Encode(value).length;
+  if (bytes > MAX_VALUE_BYTES)
+    throw otaError(
+      "internal",
+      `NVS value for "${key}" is ${bytes} bytes, more than the ${MAX_VALUE_BYTES} allowed`,
     );
 }
 
@@ -31,12 +40,7 @@ export function preferenceStore(domain: string): KeyValueStore {
     },
     async set(key, value) {
       checkName("key", key);
-      const bytes = utf8Encode(value).length;
-      if (bytes > MAX_VALUE_BYTES)
-        throw otaError(
-          "internal",
-          `NVS value for "${key}" is ${bytes} bytes, more than the ${MAX_VALUE_BYTES} allowed`,
-        );
+      checkValue(key, value);
       Preference.set(domain, key, value);
     },
     async delete(key) {

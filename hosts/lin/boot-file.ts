@@ -168,7 +168,9 @@ export function fileBootControl(
         version: booted.header.version,
         project: booted.header.project,
         secureVersion: booted.header.secureVersion,
-        state: readOtadata(flash).states[booted.slot] || "undefined",
+        // No otadata entry: the image was written over serial, and ESP-IDF's bootloader boots it
+        // and never rolls it back (esp_ota_get_state_partition: ESP_ERR_NOT_FOUND).
+        state: readOtadata(flash).states[booted.slot] || "valid",
       };
     },
     async setNextBoot(slot: string): Promise<void> {

@@ -1,12 +1,15 @@
 // The desktop build (mcconfig -p lin): the same agent and Moddable ports as on the board, with the
 // slots and otadata in files under the File module's root, and reboots emulated in-process: the
 // running agent stops, the emulated bootloader picks the slot again, and a fresh agent starts.
+// The key-value store is a file beside the slots (store-file.ts says why not Preference).
 import config from "mc/config";
 import { startApp, type App } from "../esp32/app";
 import { cryptDigests } from "../esp32/digests";
 import { readSettings } from "../esp32/settings";
 import { bootloader, fileBootControl, otherSlot, slotPath, type LinFlash } from "./boot-file";
+import { simulatedSelfTest, readSelfTestBehaviour } from "./sim-record";
 import { FileSlot } from "./slot-file";
+import { fileStore } from "./store-file";
 
 const settings = readSettings(config);
 const flash: LinFlash = {
@@ -27,8 +30,8 @@ function boot(): void {
   const next = otherSlot(booted.slot);
   const slot = new FileSlot(next, flash.slotSize, slotPath(flash, next));
   let started: Promise<App | undefined> = Promise.resolve(undefined);
-  const restart = () => {
-    trace("otaflow: restart\n");
+  const restart = (reason = "restart") => {
+    trace(`otaflow: ${reason}\n`);
     started
       .then(async (app) => {
         if (!app) return;
@@ -38,7 +41,12 @@ function boot(): void {
       .then(boot, boot);
   };
   started = startApp(
-    { slot, boot: fileBootControl(flash, booted, restart, cryptDigests) },
+    {
+      slot,
+      boot: fileBootControl(flash, booted, () => restart(), cryptDigests),
+      store: fileStore(flash.directory + "nvs.json"),
+      selfTest: simulatedSelfTest(readSelfTestBehaviour(slotPath(flash, booted.slot)), restart),
+    },
     settings,
   ).catch((error: unknown) => {
     trace(`otaflow: cannot start: ${String(error)}\n`);

@@ -14,6 +14,7 @@ import * as path from "node:path";
 import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { preloadPlugin } from "../xs/preload";
 import mqtt from "mqtt";
 import { boot, verifyAppImage, type BootResult } from "../../hosts/node/bootloader";
 import { FlashFile } from "../../hosts/node/flash";
@@ -765,7 +766,7 @@ export async function bundleEsp32Cases(modules: { name: string; file: string }[]
     mainFields: ["module", "main"],
     banner: { js: '"use strict";' },
     logLevel: "silent",
-    plugins: [fakeModules],
+    plugins: [fakeModules, preloadPlugin()],
   });
   return result.outputFiles[0].text;
 }

@@ -18,6 +18,7 @@ import { fromHex } from "../../src/core/util/bytes";
 import { buildAppImage, type AppImageOptions } from "../../tools/image/build";
 import { VECTORS_IDF } from "../support/delta";
 import { generateSigningKey, loadSigningKey, signAppended } from "../../tools/sign/index";
+import { preloadPlugin } from "./preload";
 import type { CaseStatus } from "./runtime";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -142,6 +143,8 @@ export function bundleCases(modules: CaseModule[]): Promise<string> {
   lines.push(`install({ ${entries.join(", ")} });`);
   return build({
     stdin: { contents: lines.join("\n"), resolveDir: HERE, loader: "ts", sourcefile: "cases.ts" },
+    // The project's modules as a Moddable app's preload leaves them.
+    plugins: [preloadPlugin()],
   });
 }
 

@@ -47,7 +47,8 @@ export function describeNotice(notice: AgentNotice): string {
     case "report":
       return (
         `report ${notice.status} for ${notice.id}` +
-        (notice.failure ? `: ${notice.failure.message}` : "")
+        (notice.failure ? `: ${notice.failure.message}` : "") +
+        (notice.delivered ? "" : ` -- not delivered: ${notice.error}`)
       );
     case "confirm":
       return `version ${notice.version} confirmed in ${notice.slot}`;
