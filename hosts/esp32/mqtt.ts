@@ -5,6 +5,11 @@
 // space (packets wait for onWritable, and a PUBLISH larger than that space goes in pieces, as the
 // client allows), and messages that arrive in fragments (onReadable with `more`).
 //
+// The session hears of the client's events from a promise job, never inside the client's
+// callback: those run deep in the socket's callback and the client's parser, and the session's
+// handlers go on to subscribe and write (CONNACK) or to act on an offer (a message), which
+// overflowed XS's stack on Moddable's Linux target (384 slots) at the first CONNACK.
+//
 // The client's options and callbacks are typed here as it behaves: the SDK typings declare
 // onControl(opcode, message) where the client calls onControl(message), and take no null data.
 import MQTTClient from "embedded:network/mqtt/client";
@@ -101,13 +106,18 @@ function openClient(
   let accepted = false;
   let incoming: { topic: string; bytes: Uint8Array; at: number } | undefined;
 
+  /** Tells the session from a promise job, on a fresh stack; jobs keep the events' order. */
+  function later(event: () => void): void {
+    Promise.resolve().then(event);
+  }
+
   function end(reason: string): void {
     const old = client;
     if (!old) return;
     client = undefined;
     queue.length = 0;
     old.close();
-    events.closed(reason);
+    later(() => events.closed(reason));
   }
 
   /** Writes one packet or piece; false when it waits for room (or the link has ended). */
@@ -166,11 +176,14 @@ function openClient(
     if (message.operation === CONNACK) {
       accepted = true;
       // The client reads CONNACK's session-present flag but does not pass it on.
-      events.connected(false);
+      later(() => events.connected(false));
     } else if (message.operation === PUBACK || message.operation === UNSUBACK) {
-      events.acknowledged(message.id || 0, []);
+      const id = message.id || 0;
+      later(() => events.acknowledged(id, []));
     } else if (message.operation === SUBACK) {
-      events.acknowledged(message.id || 0, message.payload || []);
+      const id = message.id || 0;
+      const codes = message.payload || [];
+      later(() => events.acknowledged(id, codes));
     }
   };
 
@@ -185,7 +198,7 @@ function openClient(
     if (info.more) return;
     const message = { topic: incoming.topic, payload: incoming.bytes };
     incoming = undefined;
-    events.message(message);
+    later(() => events.message(message));
   };
 
   const identity = request.identity;

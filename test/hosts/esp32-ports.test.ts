@@ -317,6 +317,21 @@ describe("esp32 mqtt (ECMA-419 client)", () => {
     });
   });
 
+  // On the board the client calls back from deep inside the socket's callback: a session that
+  // subscribed and wrote from there overflowed XS's stack (384 slots on Moddable's Linux target).
+  it("runs the session's connect and message handlers outside the client's callbacks", async () => {
+    const b = board();
+    b.test.host = "127.0.0.1";
+    b.test.port = broker.port;
+    assert.deepEqual(
+      await run(b, "mqtt: the session's handlers run outside the client's callbacks"),
+      {
+        connect: 0,
+        message: 0,
+      },
+    );
+  });
+
   it("writes a publish larger than the socket's free space in pieces", async () => {
     const b = board();
     b.test.host = "127.0.0.1";

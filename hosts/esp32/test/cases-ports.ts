@@ -15,6 +15,7 @@ import { LegacyTcp } from "../tcp-socket";
 import { clock, host, type Cases } from "../../../test/xs/runtime";
 import { call, installTrace, testBytes, whenHalted } from "./fakes/board";
 import { hexOf } from "./fakes/hex";
+import { callbacksRunning } from "./fakes/mqtt-client";
 import Preference from "./fakes/preference";
 
 installTrace();
@@ -302,6 +303,26 @@ export default {
     await mqtt.unsubscribe(["esp32/in/#"]);
     await mqtt.close();
     return { granted, connects, topic: received[0].topic, intact: received[0].text === big };
+  },
+
+  async "mqtt: the session's handlers run outside the client's callbacks"() {
+    const mqtt = connectMqtt({
+      host: test<string>("host"),
+      port: test<number>("port"),
+      identity: () => ({ clientId: "esp32-stack" }),
+      clock,
+      logger,
+    });
+    // Client callbacks on the stack when each handler ran.
+    const under: { connect?: number; message?: number } = {};
+    mqtt.onConnect(() => (under.connect = callbacksRunning()));
+    mqtt.onMessage(() => (under.message = callbacksRunning()));
+    await until(() => mqtt.connected);
+    await mqtt.subscribe(["esp32/stack"], 1);
+    await mqtt.publish("esp32/stack", "hello", 1);
+    await until(() => under.message !== undefined);
+    await mqtt.close();
+    return under;
   },
 
   async "mqtt: a publish larger than the socket's room goes in pieces"() {

@@ -18,6 +18,7 @@ import {
   type Packet,
 } from "../../../src/mqtt/codec";
 import { mqttSession, type MqttSessionOptions } from "../../../src/mqtt/session";
+import type { MqttConnector } from "../../../src/mqtt/link";
 import { streamConnector, type ByteStreamEvents } from "../../../src/mqtt/stream-link";
 import { check, checkEqual, clock, type Cases } from "../runtime";
 
@@ -412,5 +413,55 @@ export default {
       "log",
     );
     return { connected: b.mqtt.connected, events: b.events, logs: b.logs };
+  },
+
+  async "session: hundreds of failed connects, none inside another, then connected"() {
+    // Every way a link can fail to open, in turn: connect() throws, the link closes before
+    // connect() returns, or it closes a moment later. Each retry must come from a timer: one
+    // made from inside the failing connect() would nest deeper at every attempt.
+    const broker = scriptedBroker({});
+    const real = streamConnector((stream) => broker.open(stream), clock);
+    const FAILURES = 300;
+    let attempts = 0;
+    let depth = 0;
+    let nested = 0;
+    const none = () => undefined;
+    const dead = { publish: none, subscribe: none, unsubscribe: none, close: none };
+    const connect: MqttConnector = (request, events) => {
+      attempts++;
+      if (depth > 0) nested++;
+      depth++;
+      try {
+        if (attempts > FAILURES) return real(request, events);
+        const way = attempts % 3;
+        if (way === 0) throw new Error("no route to host");
+        if (way === 1) events.closed("connection refused");
+        else clock.setTimeout(() => events.closed("connection reset"), 0);
+        return dead;
+      } finally {
+        depth--;
+      }
+    };
+    const logs: string[] = [];
+    let connects = 0;
+    const mqtt = mqttSession(connect, {
+      host: "broker.local",
+      identity: () => ({ clientId: "dev-1" }),
+      reconnect: { baseMs: 10, maxMs: 40 },
+      clock,
+      logger: { log: (level, message) => logs.push(`${level}: ${message}`) },
+    });
+    mqtt.onConnect(() => connects++);
+    await until(() => mqtt.connected, "the connection after the failures");
+    await mqtt.close();
+    checkEqual(nested, 0, "connect() called from inside connect()");
+    checkEqual(attempts, FAILURES + 1, "attempts");
+    checkEqual(connects, 1, "connect events");
+    return {
+      attempts,
+      nested,
+      connects,
+      cannot: logs.filter((l) => l.indexOf("cannot") >= 0).length,
+    };
   },
 } satisfies Cases;

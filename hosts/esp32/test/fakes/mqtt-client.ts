@@ -6,7 +6,8 @@
 // does not fit the socket's free space (WINDOW bytes, freed again at the next poll, which calls
 // onWritable as the socket does); a PUBLISH larger than that goes in pieces: the first write gives
 // byteLength, the next ones carry no options. Any failure calls onError once and closes the
-// client, which never reconnects by itself.
+// client, which never reconnects by itself. Every callback runs inside the socket's callback, as
+// on the board, where that stack is already deep: callbacksRunning() says whether one is under way.
 import { utf8Encode } from "../../../../src/core/util/bytes";
 import { bytesOf, hexOf } from "./hex";
 import { call, every } from "./board";
@@ -27,6 +28,13 @@ interface MqttEvent {
   topic?: string;
   qos?: number;
   hex?: string;
+}
+
+/** Client callbacks (of any client) on the stack right now. */
+let running = 0;
+
+export function callbacksRunning(): number {
+  return running;
 }
 
 type Options = Record<string, unknown> & {
@@ -158,7 +166,14 @@ export default class MQTTClient {
       keepAliveMs: options.keepAlive,
       tls: secure ? tlsRequest(secure) : undefined,
     });
-    every(POLL_MS, () => this.#poll());
+    every(POLL_MS, () => {
+      running++;
+      try {
+        return this.#poll();
+      } finally {
+        running--;
+      }
+    });
   }
 
   #fail(): void {
