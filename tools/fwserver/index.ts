@@ -120,6 +120,14 @@ export async function startFirmwareServer(options: FirmwareServerOptions): Promi
       bytes: 0,
     };
     requests.push(record);
+    // The status is known once the head is written; a client may see the whole body before the
+    // response's close event, so a test reading the log at once finds it there already.
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    res.writeHead = ((...args: unknown[]) => {
+      const written = writeHead(...args);
+      record.status = res.statusCode;
+      return written;
+    }) as typeof res.writeHead;
     res.on("close", () => (record.status = res.statusCode));
     const send = (status: number, headers: http.OutgoingHttpHeaders = {}, body = "") => {
       res.writeHead(status, { "Content-Length": Buffer.byteLength(body), ...headers });
