@@ -7,6 +7,7 @@ import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
 import { fillHoles } from "../../tools/espruino/holes";
 import { hoist } from "../../tools/espruino/hoist";
+import { renameReserved } from "../../tools/espruino/reserved";
 import { EspruinoDevice } from "../../tools/espruino/realm";
 
 let built: EspruinoBuild;
@@ -130,6 +131,28 @@ describe("espruino build", () => {
         has,
       );
     await assert.rejects(buildEspruino({ cloud: "azure" }), /--cloud azure: not one of/);
+  });
+
+  it("renames variables Espruino reserves (esbuild named one `of`), keeping the meaning", () => {
+    const source = [
+      "var of$0 = 5;",
+      "function of(t) { return t + 1; }",
+      "var o = { of: 2 };",
+      "function f(of) { return of * o.of; }",
+      "var r = [of(1), f(3), of$0, o.of];",
+    ].join("\n");
+    const strip = (found: string[]) => found.map((line) => line.replace(/^\d+:\d+ /, ""));
+    assert.deepEqual(strip(findMissingFeatures(source, 0, {})), [
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+    ]);
+    const out = renameReserved(source);
+    assert.deepEqual(findMissingFeatures(out, 0, {}), []);
+    assert.match(out, /o\.of/);
+    const run = (code: string) => new Function(`${code}; return r;`)() as unknown[];
+    assert.deepEqual(run(out), run(source));
   });
 
   it("the build fills array holes, keeping the meaning", () => {
