@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse, type Node } from "acorn";
+import ts from "typescript";
+import { __awaiter, __generator } from "../../tools/espruino/helpers.js";
 import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
 import { fillHoles } from "../../tools/espruino/holes";
@@ -153,6 +155,34 @@ describe("espruino build", () => {
     assert.match(out, /o\.of/);
     const run = (code: string) => new Function(`${code}; return r;`)() as unknown[];
     assert.deepEqual(run(out), run(source));
+  });
+
+  it("the generator helper delegates: a loop that awaits and closes over its variable", async () => {
+    // tsc makes such a loop's body a generator of its own, run with instruction 5 (the transfer
+    // loop is one): the helper must run it, not fall into the try-table handling.
+    const source = [
+      "async function f(tick: () => Promise<number>) {",
+      "  const out: (() => number)[] = [];",
+      "  for (let i = 0; i < 3; i++) {",
+      "    const got = await tick();",
+      "    out.push(() => i * 10 + got);",
+      "    if (i === 1) continue;",
+      "  }",
+      "  try { for (let k = 0; k < 1; k++) { await tick(); out.push(() => k); throw new Error('in loop'); } }",
+      "  catch (e) { out.push(() => -1); }",
+      "  return out.map((g) => g());",
+      "}",
+    ].join("\n");
+    const es5 = ts.transpileModule(source, {
+      compilerOptions: { target: ts.ScriptTarget.ES5, noEmitHelpers: true },
+    }).outputText;
+    assert.match(es5, /\[5 \/\*yield\*\*\/, _loop_/);
+    let n = 0;
+    const f = new Function("__awaiter", "__generator", `${es5}; return f;`)(
+      __awaiter,
+      __generator,
+    ) as (tick: () => Promise<number>) => Promise<number[]>;
+    assert.deepEqual(await f(() => Promise.resolve(++n)), [1, 12, 23, 0, -1]);
   });
 
   it("the build fills array holes, keeping the meaning", () => {
