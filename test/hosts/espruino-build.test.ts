@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse, type Node } from "acorn";
 import ts from "typescript";
+// @ts-expect-error -- helpers.js is the plain JavaScript given to the bundle in place of tslib
 import { __awaiter, __generator } from "../../tools/espruino/helpers.js";
 import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
