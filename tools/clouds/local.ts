@@ -105,6 +105,8 @@ interface PublishedImage {
   url: string;
   version: string;
   project: string;
+  /** The app descriptor's anti-rollback secure_version. */
+  secureVersion: number;
   md5: string;
   sha256: string;
   /** The detached signature, when one was asked for. */
@@ -155,6 +157,7 @@ export async function startLocalCloud(
         url: `${firmware.url}/${name}`,
         version: header.version,
         project: header.project,
+        secureVersion: header.secureVersion,
         md5: createHash("md5").update(bytes).digest("hex"),
         sha256: createHash("sha256").update(bytes).digest("hex"),
         signature: detached ? signDetached(image, key) : undefined,
@@ -281,6 +284,7 @@ export async function startLocalCloud(
             signature: image.signature,
             delta,
             deltaOnly: deployment.deltaOnly,
+            secureVersion: image.secureVersion,
           });
           const jobId = await aws.deploy({ thingName, document });
           jobs.set(thingName, jobId);

@@ -4,7 +4,7 @@
 //   Zerynth       {operation?:"fota", bc_idx, bc_crc (MD5), bc_size, bc_url, version?}
 //   AWS OTA       {afr_ota:{protocols, files:[{filesize, update_data_url, auth_scheme, sig-...}]},
 //                  version?}
-//   plain         {url, size, version, md5 | sha256, delta?}, delta: {url, size, sha256?,
+//   plain         {url, size, version, md5 | sha256, secure_version?, delta?}, delta: {url, size, sha256?,
 //                  base_sha256, format?: "esp_delta_ota" | "detools"}; a document with a delta may
 //                  leave out url (no full image to fall back to)
 // A document in none of these forms is a custom job for the application (AWS OTA's
@@ -81,6 +81,21 @@ function size(doc: Record<string, unknown>, key: string, what: string): number {
   return bytes;
 }
 
+/** The image's anti-rollback secure_version, when the document says: a uint32. */
+function secureVersion(doc: Record<string, unknown>, key: string, what: string): number {
+  const value = doc[key];
+  if (
+    typeof value !== "number" ||
+    !(value >= 0) ||
+    value > 0xffffffff ||
+    Math.floor(value) !== value
+  )
+    throw refuse(
+      what + ' "' + key + '" must be a whole number from 0 to 4294967295, got ' + quoted(value),
+    );
+  return value;
+}
+
 function url(doc: Record<string, unknown>, key: string, what: string): string {
   const value = doc[key];
   const problem = urlProblem(value);
@@ -136,6 +151,7 @@ function offer(
   };
   if (fields.signature) result.signature = fields.signature;
   if (fields.delta) result.delta = fields.delta;
+  if (fields.secureVersion !== undefined) result.secureVersion = fields.secureVersion;
   for (const key in context) result.context[key] = context[key];
   return result;
 }
@@ -280,6 +296,8 @@ function plain(jobId: string, doc: Record<string, unknown>): Offer {
       },
       hashes,
       delta: doc.delta === undefined ? undefined : delta(doc.delta),
+      secureVersion:
+        doc.secure_version === undefined ? undefined : secureVersion(doc, "secure_version", what),
     },
     "plain",
   );

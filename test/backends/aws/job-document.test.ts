@@ -62,6 +62,23 @@ function refusal(document: unknown, jobId = "job-1") {
 }
 
 describe("job documents", () => {
+  it("carries the plain document's secure_version into the offer, and refuses one that is not a uint32", () => {
+    const doc = {
+      url: "https://h.example/a.bin",
+      size: 10,
+      version: "2.0.0",
+      sha256: "ab".repeat(32),
+    };
+    assert.equal(offerOf(doc).secureVersion, undefined);
+    assert.equal(offerOf({ ...doc, secure_version: 3 }).secureVersion, 3);
+    for (const bad of [-1, 1.5, 2 ** 32, "3"]) {
+      const parsed = parseJobDocument("job-1", { ...doc, secure_version: bad });
+      assert.equal(parsed.kind, "refused", String(bad));
+      if (parsed.kind === "refused")
+        assert.match(parsed.message, /"secure_version" must be a whole number/);
+    }
+  });
+
   it("reads the nRF aws_fota form into a URL from protocol, host and path", () => {
     const offer = offerOf({
       operation: "app_fw_update",

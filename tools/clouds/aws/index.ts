@@ -181,6 +181,8 @@ export interface FirmwareDescription {
   delta?: { url: string; size: number; sha256: string; baseSha256: string };
   /** Leave the full image's URL out: the device has the delta or nothing. */
   deltaOnly?: boolean;
+  /** The image's anti-rollback secure_version (plain form): refused before download below the eFuse. */
+  secureVersion?: number;
 }
 
 /** A job document in one of the four forms the AWS backend reads. */
@@ -232,6 +234,7 @@ export function firmwareJobDocument(
     return { afr_ota: { protocols: ["HTTP"], files: [file] }, version: fw.version };
   }
   const doc: Record<string, unknown> = { url, size: fw.size, version: fw.version };
+  if (fw.secureVersion !== undefined) doc.secure_version = fw.secureVersion;
   if (fw.delta) {
     doc.delta = {
       url: fw.delta.url,
