@@ -3,10 +3,14 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { parse, type Node } from "acorn";
+import ts from "typescript";
+// @ts-expect-error -- helpers.js is the plain JavaScript given to the bundle in place of tslib
+import { __awaiter, __generator } from "../../tools/espruino/helpers.js";
 import { buildEspruino, type EspruinoBuild } from "../../tools/espruino/build";
 import { findMissingFeatures, preludeMethods } from "../../tools/espruino/features";
 import { fillHoles } from "../../tools/espruino/holes";
 import { hoist } from "../../tools/espruino/hoist";
+import { renameReserved } from "../../tools/espruino/reserved";
 import { EspruinoDevice } from "../../tools/espruino/realm";
 
 let built: EspruinoBuild;
@@ -130,6 +134,56 @@ describe("espruino build", () => {
         has,
       );
     await assert.rejects(buildEspruino({ cloud: "azure" }), /--cloud azure: not one of/);
+  });
+
+  it("renames variables Espruino reserves (esbuild named one `of`), keeping the meaning", () => {
+    const source = [
+      "var of$0 = 5;",
+      "function of(t) { return t + 1; }",
+      "var o = { of: 2 };",
+      "function f(of) { return of * o.of; }",
+      "var r = [of(1), f(3), of$0, o.of];",
+    ].join("\n");
+    const strip = (found: string[]) => found.map((line) => line.replace(/^\d+:\d+ /, ""));
+    assert.deepEqual(strip(findMissingFeatures(source, 0, {})), [
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+      "variable named of (reserved by Espruino)",
+    ]);
+    const out = renameReserved(source);
+    assert.deepEqual(findMissingFeatures(out, 0, {}), []);
+    assert.match(out, /o\.of/);
+    const run = (code: string) => new Function(`${code}; return r;`)() as unknown[];
+    assert.deepEqual(run(out), run(source));
+  });
+
+  it("the generator helper delegates: a loop that awaits and closes over its variable", async () => {
+    // tsc makes such a loop's body a generator of its own, run with instruction 5 (the transfer
+    // loop is one): the helper must run it, not fall into the try-table handling.
+    const source = [
+      "async function f(tick: () => Promise<number>) {",
+      "  const out: (() => number)[] = [];",
+      "  for (let i = 0; i < 3; i++) {",
+      "    const got = await tick();",
+      "    out.push(() => i * 10 + got);",
+      "    if (i === 1) continue;",
+      "  }",
+      "  try { for (let k = 0; k < 1; k++) { await tick(); out.push(() => k); throw new Error('in loop'); } }",
+      "  catch (e) { out.push(() => -1); }",
+      "  return out.map((g) => g());",
+      "}",
+    ].join("\n");
+    const es5 = ts.transpileModule(source, {
+      compilerOptions: { target: ts.ScriptTarget.ES5, noEmitHelpers: true },
+    }).outputText;
+    assert.match(es5, /\[5 \/\*yield\*\*\/, _loop_/);
+    let n = 0;
+    const f = new Function("__awaiter", "__generator", `${es5}; return f;`)(
+      __awaiter,
+      __generator,
+    ) as (tick: () => Promise<number>) => Promise<number[]>;
+    assert.deepEqual(await f(() => Promise.resolve(++n)), [1, 12, 23, 0, -1]);
   });
 
   it("the build fills array holes, keeping the meaning", () => {

@@ -15,6 +15,7 @@ import { buildScriptImage } from "./app-image";
 import { findMissingFeatures, preludeMethods } from "./features";
 import { fillHoles } from "./holes";
 import { hoist } from "./hoist";
+import { renameReserved } from "./reserved";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const HOST = path.join(ROOT, "hosts/espruino");
@@ -103,8 +104,8 @@ export async function buildEspruino(options: { cloud?: string } = {}): Promise<E
   const prelude = hoist(
     (await transform(fs.readFileSync(PRELUDE_FILE, "utf8"), { target: "es5" })).code,
   );
-  const main = fillHoles(hoist(await bundle(path.join(HOST, "main.ts"), cloud)));
-  const boot0 = fillHoles(hoist(await bundle(path.join(HOST, "boot0.ts"))));
+  const main = renameReserved(fillHoles(hoist(await bundle(path.join(HOST, "main.ts"), cloud))));
+  const boot0 = renameReserved(fillHoles(hoist(await bundle(path.join(HOST, "boot0.ts")))));
   const code = prelude + "\n" + main;
   const missing = findMissingFeatures(code, prelude.length, preludeMethods(prelude)).concat(
     findMissingFeatures(boot0, 0, {}).map((what) => `boot0 ${what}`),

@@ -3,10 +3,11 @@
 // the prelude does not put there (trap 2), every regular expression (its lexer ends a literal at
 // the first `/`, its engine has no `?`, `{n,m}`, `(?:` or lookahead and matches them wrongly
 // without an error), array holes (its parser fails on one in code it skips) and assignments to
-// `length` (read-only on Espruino's arrays). The parse itself
+// `length` (read-only on Espruino's arrays), variables named as words Espruino reserves (`of`). The parse itself
 // (ES5) rules out the syntax Espruino lacks (destructuring, spread, default parameters, classes,
 // generators, `**`, computed keys).
 import { parse, type Node } from "acorn";
+import { reservedVariables } from "./reserved";
 
 const MISSING_GLOBALS = [
   "Map",
@@ -89,6 +90,8 @@ export function findMissingFeatures(
   const at = (node: AnyNode, what: string) => {
     if (node.start >= from) found.push(`${node.loc!.start.line}:${node.loc!.start.column} ${what}`);
   };
+  for (const node of reservedVariables(program))
+    at(node as AnyNode, `variable named ${node.name as string} (reserved by Espruino)`);
   walk(program, (node) => {
     if (node.type === "CallExpression") {
       const callee = node.callee as AnyNode;

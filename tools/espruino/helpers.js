@@ -53,8 +53,10 @@ export function __awaiter(thisArg, args, _promise, generator) {
 
 /**
  * The body is tsc's switch over `state.label`; it returns instructions [op, value]: 0 next,
- * 1 throw, 2 return, 3 break to a label, 4 yield, 6 caught, 7 end of finally. `state.trys` holds
- * [try, catch, finally, end] labels of the enclosing try statements.
+ * 1 throw, 2 return, 3 break to a label, 4 yield, 5 delegate to another generator (tsc's
+ * `_loop_1` for a loop whose body awaits and holds a closure over its variables), 6 caught,
+ * 7 end of finally. `state.trys` holds [try, catch, finally, end] labels of the enclosing try
+ * statements.
  */
 export function __generator(thisArg, body) {
   var state = {
@@ -69,11 +71,18 @@ export function __generator(thisArg, body) {
   var running = false;
   var sent;
   var done = false;
+  var delegate;
   function step(op) {
     if (running) throw new Error("Generator is already executing.");
     while (!done) {
       running = true;
       try {
+        if (delegate) {
+          var inner = delegate[op[0] === 2 ? "return" : op[0] ? "throw" : "next"](op[1]);
+          if (!inner.done) return inner;
+          delegate = undefined;
+          op = [op[0] & 2, inner.value];
+        }
         var handled = false;
         var t;
         switch (op[0]) {
@@ -85,6 +94,12 @@ export function __generator(thisArg, body) {
             state.label++;
             running = false;
             return { value: op[1], done: false };
+          case 5:
+            state.label++;
+            delegate = op[1];
+            op = [0, undefined];
+            handled = true;
+            break;
           case 7:
             op = state.ops.pop();
             state.trys.pop();
@@ -118,6 +133,7 @@ export function __generator(thisArg, body) {
         if (!handled) op = body.call(thisArg, state);
       } catch (error) {
         op = [6, error];
+        delegate = undefined;
       } finally {
         running = false;
       }
